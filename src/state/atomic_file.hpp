@@ -1,0 +1,23 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+namespace lcloud::state {
+
+// Writes `content` to `path` so that a process killed at any moment leaves the old file or the
+// new one, never a torn one: temporary file in the same directory, fsync, rename, fsync of the
+// directory.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                       mode_t mode = 0600);
+
+// The file's content; nullopt when it does not exist.
+std::optional<std::string> read_file(const std::filesystem::path& path);
+
+// Removes the temporary files of writers that were killed (their pid no longer exists).
+void remove_stale_temp_files(const std::filesystem::path& dir);
+
+} // namespace lcloud::state

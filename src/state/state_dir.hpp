@@ -1,0 +1,28 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lcloud::state {
+
+// `.lcloud/` beside lcloud.yaml: the environment's private state, mode 0700.
+class StateDir {
+  public:
+    static constexpr const char* dir_name = ".lcloud";
+
+    // Creates it if missing and tightens its mode; clears what killed writers left.
+    static StateDir open(const std::filesystem::path& project_dir);
+
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path file(std::string_view name) const { return path_ / name; }
+    void write(std::string_view name, std::string_view content) const;
+    std::optional<std::string> read(std::string_view name) const;
+
+  private:
+    explicit StateDir(std::filesystem::path path) : path_(std::move(path)) {}
+    std::filesystem::path path_;
+};
+
+} // namespace lcloud::state
