@@ -9,8 +9,8 @@
 namespace lcloud::state {
 
 // Writes `content` to `path` so that a process killed at any moment leaves the old file or the
-// new one, never a torn one: temporary file in the same directory, fsync, rename, fsync of the
-// directory.
+// new one, never a torn one: temporary file `.<basename>.tmp.<pid>.<random>` in the same
+// directory, fsync, rename, fsync of the directory. Throws SystemError naming `path`.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content,
                        mode_t mode = 0600);
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace lcloud::state {
 
@@ -12,12 +13,15 @@ class StateDir {
   public:
     static constexpr const char* dir_name = ".lcloud";
 
-    // Creates it if missing and tightens its mode; clears what killed writers left.
+    // Creates it if missing and tightens its mode; clears what killed writers left. Throws Error
+    // when something other than a directory (a file, a symlink) has that name.
     static StateDir open(const std::filesystem::path& project_dir);
 
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path file(std::string_view name) const { return path_ / name; }
+    // Atomic, mode 0600.
     void write(std::string_view name, std::string_view content) const;
+    // nullopt when the file does not exist.
     std::optional<std::string> read(std::string_view name) const;
 
   private:
