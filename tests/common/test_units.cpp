@@ -1,18 +1,12 @@
 #include "common/strings.hpp"
 #include "common/units.hpp"
+#include "support/invalid_message.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace lcloud;
 
-static std::string invalid_message(auto parse) {
-    try {
-        parse();
-    } catch (const InvalidValue& invalid) {
-        return invalid.message();
-    }
-    return "(no error)";
-}
+using test::invalid_message;
 
 TEST_CASE("sizes: a plain number is MiB, units are binary") {
     CHECK(parse_size("512") == 512 * MiB);

@@ -1,5 +1,6 @@
 #include "common/strings.hpp"
 #include "project/ports.hpp"
+#include "support/invalid_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -7,12 +8,7 @@ using namespace lcloud;
 using namespace lcloud::project;
 
 static std::string port_error(std::string_view spec) {
-    try {
-        parse_port_spec(spec);
-    } catch (const InvalidValue& invalid) {
-        return invalid.message();
-    }
-    return "(no error)";
+    return test::invalid_message([&] { parse_port_spec(spec); });
 }
 
 TEST_CASE("port specs: Compose's short syntax") {

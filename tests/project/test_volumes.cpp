@@ -1,5 +1,6 @@
 #include "common/strings.hpp"
 #include "project/volumes.hpp"
+#include "support/invalid_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,12 +12,7 @@ static VolumeMount parse(std::string_view spec) {
 }
 
 static std::string volume_error(std::string_view spec) {
-    try {
-        parse(spec);
-    } catch (const InvalidValue& invalid) {
-        return invalid.message();
-    }
-    return "(no error)";
+    return test::invalid_message([&] { parse(spec); });
 }
 
 TEST_CASE("volume specs: Compose's short syntax") {

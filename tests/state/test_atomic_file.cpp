@@ -1,5 +1,6 @@
 #include "common/error.hpp"
 #include "state/atomic_file.hpp"
+#include "support/child_guard.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -21,33 +22,10 @@ using lcloud::SystemError;
 using lcloud::state::read_file;
 using lcloud::state::remove_stale_temp_files;
 using lcloud::state::write_file_atomic;
+using lcloud::test::ChildGuard;
 using lcloud::test::TempDir;
 
 namespace {
-
-// Kills and reaps the child in every path, so a failing test leaves no process behind.
-class ChildGuard {
-  public:
-    explicit ChildGuard(pid_t pid) : pid_(pid) {}
-    ChildGuard(const ChildGuard&) = delete;
-    ChildGuard& operator=(const ChildGuard&) = delete;
-    ~ChildGuard() { kill_and_reap(); }
-    pid_t pid() const { return pid_; }
-    // The wait status.
-    int kill_and_reap() {
-        int status = 0;
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-            }
-            pid_ = 0;
-        }
-        return status;
-    }
-
-  private:
-    pid_t pid_;
-};
 
 mode_t mode_of(const fs::path& path) {
     struct stat info {};

@@ -1,6 +1,7 @@
 #include "common/fd.hpp"
 #include "state/atomic_file.hpp"
 #include "state/env_lock.hpp"
+#include "support/child_guard.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -22,28 +23,10 @@ using lcloud::Fd;
 using lcloud::state::EnvLock;
 using lcloud::state::LockTimeout;
 using lcloud::state::read_file;
+using lcloud::test::ChildGuard;
 using lcloud::test::TempDir;
 
 namespace {
-
-// Kills and reaps the child in every path, so a failing test leaves no process behind.
-class ChildGuard {
-  public:
-    explicit ChildGuard(pid_t pid) : pid_(pid) {}
-    ChildGuard(const ChildGuard&) = delete;
-    ChildGuard& operator=(const ChildGuard&) = delete;
-    ~ChildGuard() { kill_and_reap(); }
-    void kill_and_reap() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = 0;
-    }
-
-  private:
-    pid_t pid_;
-};
 
 // A child process that takes the lock, reports so on a pipe, then holds it until killed.
 pid_t fork_holder(const fs::path& lock_file, const char* purpose) {
