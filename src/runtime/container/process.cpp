@@ -1,0 +1,91 @@
+#include "runtime/container/process.hpp"
+
+#include "common/error.hpp"
+#include "common/strings.hpp"
+#include "runtime/security/capabilities.hpp"
+#include "runtime/security/seccomp.hpp"
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace lcloud::runtime {
+
+namespace {
+
+constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (const auto& text : strings)
+        pointers.push_back(const_cast<char*>(text.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+bool is_executable_file(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
+}
+
+} // namespace
+
+std::string resolve_executable(const oci::Process& process) {
+    const std::string& program = process.args.front();
+    if (program.find('/') != std::string::npos) {
+        if (!is_executable_file(program))
+            throw Error(
+                fmt::format("exec: \"{}\": no such executable file in the container", program));
+        return program;
+    }
+    std::string path = default_path;
+    for (const auto& variable : process.env)
+        if (variable.starts_with("PATH=")) path = variable.substr(5);
+    for (const auto& dir : split(path, ':')) {
+        const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+        if (is_executable_file(candidate)) return candidate;
+    }
+    throw Error(
+        fmt::format("exec: \"{}\": executable file not found in $PATH ({})", program, path));
+}
+
+void enter_working_directory(const oci::Process& process) {
+    std::string partial;
+    for (const auto& part : split(process.cwd, '/')) {
+        if (part.empty()) continue;
+        partial += "/" + part;
+        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+            throw_errno("create working directory", process.cwd);
+    }
+    if (::chdir(process.cwd.c_str()) != 0) throw_errno("enter working directory", process.cwd);
+    // A cwd reached through a leaked descriptor (/proc/self/fd/N) lies outside the root, and
+    // getcwd then fails or names an unreachable path (CVE-2024-21626 class).
+    char buffer[4096];
+    const char* cwd = ::getcwd(buffer, sizeof buffer);
+    if (cwd == nullptr || cwd[0] != '/')
+        throw Error(fmt::format("working directory {} leads outside the container", process.cwd));
+}
+
+void exec_process(const oci::Process& process, const std::string& executable,
+                  const std::optional<oci::Seccomp>& seccomp) {
+    security::apply_rlimits(process.rlimits);
+    if (process.oom_score_adj) security::set_oom_score_adj(*process.oom_score_adj);
+    if (seccomp && !process.no_new_privileges) security::apply_seccomp(*seccomp);
+    security::change_user(process.user, process.capabilities);
+    if (process.no_new_privileges) {
+        security::set_no_new_privileges();
+        if (seccomp) security::apply_seccomp(*seccomp);
+    }
+    // No descriptor of the runtime may reach the container's program (CVE-2024-21626 class).
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        throw_errno("mark descriptors close-on-exec", "the container process");
+    ::execve(executable.c_str(), c_strings(process.args).data(), c_strings(process.env).data());
+    throw_errno("exec", executable);
+}
+
+} // namespace lcloud::runtime

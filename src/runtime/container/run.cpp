@@ -1,0 +1,49 @@
+#include "common/error.hpp"
+#include "runtime/container/commands.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <sys/wait.h>
+
+namespace lcloud::runtime {
+
+namespace {
+
+pid_t forward_to = 0;
+
+void forward_signal(int signal) {
+    if (forward_to > 0) ::kill(forward_to, signal);
+}
+
+} // namespace
+
+int run_container(const StateStore& store, const CreateOptions& options, bool detach) {
+    const pid_t pid = create_container(store, options);
+    try {
+        start_container(store, options.id);
+    } catch (...) {
+        try {
+            delete_container(store, options.id, true);
+        } catch (...) {
+        }
+        ::waitpid(pid, nullptr, 0);
+        throw;
+    }
+    if (detach) return 0;
+
+    // While we wait, what the user sends us goes to the container.
+    forward_to = pid;
+    struct sigaction action {};
+    action.sa_handler = forward_signal;
+    for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+        ::sigaction(signal, &action, nullptr);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw_errno("wait for", "container " + options.id);
+    }
+    forward_to = 0;
+    delete_container(store, options.id, true);
+    return exit_code_of(status);
+}
+
+} // namespace lcloud::runtime
