@@ -58,7 +58,9 @@ pid_t temp_file_owner(std::string_view name) {
 
 } // namespace
 
-void write_file_atomic(const fs::path& path, std::string_view content, mode_t mode) {
+void write_file_atomic(const fs::path& path, std::string_view content, mode_t mode,
+                       Durability durability) {
+    const bool sync = durability == Durability::power_loss;
     const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
     // Each forked child has its own pid, so sharing the inherited generator state is harmless.
     thread_local std::mt19937_64 random{std::random_device{}()};
@@ -70,11 +72,12 @@ void write_file_atomic(const fs::path& path, std::string_view content, mode_t mo
     // The umask must not loosen or tighten what the caller asked for.
     if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod", path.string());
     write_all(fd.get(), content, path);
-    if (::fsync(fd.get()) != 0) throw_errno("fsync", path.string());
+    if (sync && ::fsync(fd.get()) != 0) throw_errno("fsync", path.string());
     // close() can report a deferred write error on some file systems.
     if (::close(fd.release()) != 0) throw_errno("close", path.string());
     if (::rename(temp.path.c_str(), path.c_str()) != 0) throw_errno("rename onto", path.string());
     temp.armed = false;
+    if (!sync) return;
     // Without this the rename itself may be lost on a crash, bringing the old file back.
     Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) throw_errno("open directory of", path.string());

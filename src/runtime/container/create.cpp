@@ -13,6 +13,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -113,18 +114,9 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
                 host_id_of_root(config.linux.gid_mappings)) != 0)
         throw_errno("hand over", fifo_path.string());
 
-    rollback.cgroup = cgroups::Cgroup::create(config.linux.cgroups_path, options.id);
-    // As runc and crun do: the config's device rules, then the devices every container needs.
-    oci::Resources resources = config.linux.resources.value_or(oci::Resources{});
-    for (auto& rule : cgroups::default_device_rules())
-        resources.devices.push_back(rule);
-    rollback.cgroup->apply(resources);
-    state.cgroup_paths = rollback.cgroup->paths();
-
     InitContext context;
     context.config = &config;
     context.rootfs = rootfs;
-    context.cgroup_paths = state.cgroup_paths;
     auto [runtime_end, init_end] = SyncChannel::make_pair();
     context.channel = std::move(init_end);
     context.exec_fifo = Fd(::open(fifo_path.c_str(), O_PATH | O_CLOEXEC));
@@ -156,11 +148,19 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
     context.console_socket.reset();
     context.joins.clear();
 
-    rollback.cgroup->add_process(pid);
     if (context.new_user_namespace) {
         write_id_mappings(pid, config.linux);
         runtime_end.send("mapped");
     }
+    // While the init mounts its rootfs.
+    rollback.cgroup = cgroups::Cgroup::create(config.linux.cgroups_path, options.id);
+    // As runc and crun do: the config's device rules, then the devices every container needs.
+    oci::Resources resources = config.linux.resources.value_or(oci::Resources{});
+    for (auto& rule : cgroups::default_device_rules())
+        resources.devices.push_back(rule);
+    rollback.cgroup->apply(resources);
+    rollback.cgroup->add_process(pid);
+    state.cgroup_paths = rollback.cgroup->paths();
     runtime_end.expect("ns-ready", "the container's init");
     state.pid = pid;
     state.pid_start_time = process_start_time(pid);
@@ -170,10 +170,12 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
     run_hooks(config.hooks.create_runtime, "createRuntime", state_json);
     runtime_end.send("go");
     runtime_end.send(state_json);
+    runtime_end.send(fmt::format("{}", fmt::join(state.cgroup_paths, "\n")));
     runtime_end.expect("created", "the container's init");
 
     if (!options.pid_file.empty())
-        state::write_file_atomic(options.pid_file, std::to_string(pid), 0644);
+        state::write_file_atomic(options.pid_file, std::to_string(pid), 0644,
+                                 state::Durability::killed_writer);
     rollback.done = true;
     return pid;
 }

@@ -78,7 +78,8 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
         }
     }
     if (!options.pid_file.empty())
-        state::write_file_atomic(options.pid_file, std::to_string(child), 0644);
+        state::write_file_atomic(options.pid_file, std::to_string(child), 0644,
+                                 state::Durability::killed_writer);
     if (options.detach) return 0;
     return wait_for(child);
 }

@@ -1,6 +1,7 @@
 #include "runtime/container/init.hpp"
 
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "runtime/container/console.hpp"
 #include "runtime/container/hooks.hpp"
 #include "runtime/container/process.hpp"
@@ -24,6 +25,19 @@ void wait_for_start(const Fd& exec_fifo) {
     if (::write(fifo.get(), "0", 1) != 1) throw_errno("write", "exec fifo");
 }
 
+// The runtime's "go": the container's state for hooks and, now that the runtime has put us in
+// it, our cgroup.
+void receive_go(InitContext& context) {
+    context.channel.expect("go", "the runtime");
+    context.state_json = context.channel.receive();
+    context.cgroup_paths = split(context.channel.receive(), '\n');
+    std::erase(context.cgroup_paths, std::string());
+    // Only now, inside the container's cgroup, does a new cgroup namespace root itself there.
+    if (context.new_cgroup_namespace && ::unshare(CLONE_NEWCGROUP) != 0)
+        throw_errno("create", "cgroup namespace");
+    context.received_go = true;
+}
+
 void run_init(InitContext& context) {
     const oci::Config& config = *context.config;
     const oci::Process& process = *config.process;
@@ -38,11 +52,12 @@ void run_init(InitContext& context) {
     if (context.new_user_namespace && (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0))
         throw_errno("become root in", "the container's user namespace");
     context.channel.send("ns-ready");
-    context.channel.expect("go", "the runtime");
-    context.state_json = context.channel.receive();
-    // Only now, inside the container's cgroup, does a new cgroup namespace root itself there.
-    if (context.new_cgroup_namespace && ::unshare(CLONE_NEWCGROUP) != 0)
-        throw_errno("create", "cgroup namespace");
+    // Hooks see the namespaces before anything is mounted in them. Without hooks the mounts
+    // overlap with the runtime's making of the cgroup, up to the first cgroup mount.
+    const auto& hooks = config.hooks;
+    const bool hooks_first =
+        !hooks.prestart.empty() || !hooks.create_runtime.empty() || !hooks.create_container.empty();
+    if (hooks_first) receive_go(context);
 
     if (!config.hostname.empty() &&
         ::sethostname(config.hostname.data(), config.hostname.size()) != 0)
@@ -51,8 +66,16 @@ void run_init(InitContext& context) {
         ::setdomainname(config.domainname.data(), config.domainname.size()) != 0)
         throw_errno("set domain name", config.domainname);
 
+    rootfs::MountContext mounts{context.cgroup_paths, context.new_cgroup_namespace, {}};
+    if (!context.received_go)
+        mounts.wait_for_cgroup = [&context] {
+            receive_go(context);
+            return context.cgroup_paths;
+        };
+    const Fd root = rootfs::mount_rootfs(config, context.rootfs, mounts);
+    if (!context.received_go) receive_go(context);
     run_hooks(config.hooks.create_container, "createContainer", context.state_json);
-    rootfs::prepare_rootfs(config, context.rootfs, {context.cgroup_paths});
+    rootfs::enter_rootfs(config, root, context.rootfs);
     enter_working_directory(process);
     const std::string executable = resolve_executable(process);
     if (process.terminal) {

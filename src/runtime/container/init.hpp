@@ -12,7 +12,7 @@ namespace lcloud::runtime {
 struct InitContext {
     const oci::Config* config = nullptr;
     std::filesystem::path rootfs;
-    std::vector<std::string> cgroup_paths;
+    std::vector<std::string> cgroup_paths; // sent with "go"
     SyncChannel channel;
     Fd exec_fifo;      // O_PATH: reopened for writing once the root has changed
     Fd console_socket; // set when process.terminal
@@ -20,6 +20,7 @@ struct InitContext {
     bool new_user_namespace = false;
     bool new_cgroup_namespace = false;
     std::string state_json; // for createContainer and startContainer hooks; sent with "go"
+    bool received_go = false;
 };
 
 // The container's first process, from clone to execve. It reports every failure to the runtime

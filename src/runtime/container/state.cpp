@@ -71,7 +71,8 @@ void StateStore::save(const ContainerState& state) const {
                                  {"annotations", state.annotations},
                                  {"cgroup_paths", state.cgroup_paths},
                                  {"oci_version", state.oci_version}};
-    state::write_file_atomic(dir(state.id) / "state.json", json.dump(), 0600);
+    state::write_file_atomic(dir(state.id) / "state.json", json.dump(), 0600,
+                             state::Durability::killed_writer);
 }
 
 bool StateStore::exists(const std::string& id) const {

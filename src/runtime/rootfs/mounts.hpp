@@ -8,6 +8,7 @@
 #include "common/fd.hpp"
 #include "runtime/oci/config.hpp"
 
+#include <functional>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -42,6 +43,10 @@ struct MountContext {
     // a fresh cgroup2 mount then shows the container's cgroup as its root; without one it would
     // show the host's whole tree, so the container's directory is bind-mounted instead.
     bool cgroup_namespace = false;
+    // When set, cgroup_paths are not known yet: mount_rootfs calls this before the first cgroup
+    // mount and uses the paths it returns. The init mounts the rest of the rootfs meanwhile, while
+    // the runtime creates the cgroup.
+    std::function<std::vector<std::string>()> wait_for_cgroup;
 };
 
 // Mounts one entry of the config's `mounts` under the root. Types proc, sysfs, tmpfs, devpts,

@@ -102,14 +102,19 @@ Fd mount_rootfs(const oci::Config& config, const fs::path& rootfs, const MountCo
     const bool dev_filesystem = dev && !is_bind(*dev);
     const bool dev_readonly =
         dev_filesystem && (parse_mount_options(dev->options).flags & MS_RDONLY);
+    MountContext joined = context;
     for (const auto& mount : config.mounts) {
+        if (mount.type == "cgroup" && joined.wait_for_cgroup) {
+            joined.cgroup_paths = joined.wait_for_cgroup();
+            joined.wait_for_cgroup = nullptr;
+        }
         if (&mount != dev || !dev_readonly) {
-            mount_in_root(root.get(), mount, context);
+            mount_in_root(root.get(), mount, joined);
             continue;
         }
         oci::Mount writable = mount;
         writable.options.push_back("rw");
-        mount_in_root(root.get(), writable, context);
+        mount_in_root(root.get(), writable, joined);
     }
 
     if (dev_filesystem) {
