@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/strings.hpp"
+#include "runtime/container/dmz.hpp"
 #include "runtime/security/capabilities.hpp"
 #include "runtime/security/seccomp.hpp"
 
@@ -18,14 +19,6 @@ namespace lcloud::runtime {
 namespace {
 
 constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-std::vector<char*> c_strings(const std::vector<std::string>& strings) {
-    std::vector<char*> pointers;
-    for (const auto& text : strings)
-        pointers.push_back(const_cast<char*>(text.c_str()));
-    pointers.push_back(nullptr);
-    return pointers;
-}
 
 bool is_executable_file(const std::string& path) {
     struct stat info {};
@@ -73,6 +66,7 @@ void enter_working_directory(const oci::Process& process) {
 
 void exec_process(const oci::Process& process, const std::string& executable,
                   const std::optional<oci::Seccomp>& seccomp) {
+    const Fd dmz = make_dmz_memfd();
     security::apply_rlimits(process.rlimits);
     if (process.oom_score_adj) security::set_oom_score_adj(*process.oom_score_adj);
     if (seccomp && !process.no_new_privileges) security::apply_seccomp(*seccomp);
@@ -84,7 +78,7 @@ void exec_process(const oci::Process& process, const std::string& executable,
     // No descriptor of the runtime may reach the container's program (CVE-2024-21626 class).
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         throw_errno("mark descriptors close-on-exec", "the container process");
-    ::execve(executable.c_str(), c_strings(process.args).data(), c_strings(process.env).data());
+    exec_through_dmz(dmz, executable, process.args, process.env);
     throw_errno("exec", executable);
 }
 
