@@ -5,6 +5,7 @@
 #include "runtime/container/console.hpp"
 #include "runtime/container/hooks.hpp"
 #include "runtime/container/init.hpp"
+#include "runtime/container/process.hpp"
 #include "runtime/oci/config_parse.hpp"
 #include "state/atomic_file.hpp"
 
@@ -102,7 +103,7 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
         throw Error(fmt::format("config.json: root.path: {} is not a directory", rootfs.string()));
 
     store.create_dir(options.id);
-    CreateRollback rollback{store, options.id};
+    CreateRollback rollback{store, options.id, 0, std::nullopt};
     ContainerState state{options.id,        0, 0, bundle, now_rfc3339(), config.annotations, {},
                          config.oci_version};
     store.save(state);
@@ -117,6 +118,7 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
     InitContext context;
     context.config = &config;
     context.rootfs = rootfs;
+    context.seccomp = seccomp_program(config, store.root());
     auto [runtime_end, init_end] = SyncChannel::make_pair();
     context.channel = std::move(init_end);
     context.exec_fifo = Fd(::open(fifo_path.c_str(), O_PATH | O_CLOEXEC));

@@ -58,6 +58,7 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
     auto cgroup = cgroups::Cgroup::open(state.cgroup_paths);
     const auto namespaces = open_container_namespaces(state.pid, config.linux);
     const bool joins_pid_namespace = config.linux.has_namespace(oci::NamespaceType::pid);
+    const auto seccomp = seccomp_program(config, store.root());
 
     const pid_t child = ::fork();
     if (child < 0) throw_errno("fork for exec in", "container " + id);
@@ -72,7 +73,7 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
             if (runner < 0) throw_errno("fork in", "container " + id);
             if (runner > 0) ::_exit(wait_for(runner));
             enter_working_directory(process);
-            exec_process(process, resolve_executable(process), config.linux.seccomp);
+            exec_process(process, resolve_executable(process), seccomp);
         } catch (const std::exception& error) {
             fail(error);
         }

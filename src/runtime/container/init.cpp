@@ -88,7 +88,7 @@ void run_init(InitContext& context) {
     wait_for_start(context.exec_fifo);
     context.exec_fifo.reset();
     run_hooks(config.hooks.start_container, "startContainer", context.state_json);
-    exec_process(process, executable, config.linux.seccomp);
+    exec_process(process, executable, context.seccomp);
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 #include "runtime/container/namespaces.hpp"
 #include "runtime/container/sync.hpp"
 #include "runtime/oci/config.hpp"
+#include "runtime/security/seccomp.hpp"
 
 #include <filesystem>
 #include <vector>
@@ -21,6 +22,7 @@ struct InitContext {
     bool new_cgroup_namespace = false;
     std::string state_json; // for createContainer and startContainer hooks; sent with "go"
     bool received_go = false;
+    std::optional<security::SeccompProgram> seccomp; // compiled by the runtime before the clone
 };
 
 // The container's first process, from clone to execve. It reports every failure to the runtime

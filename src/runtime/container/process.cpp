@@ -65,21 +65,27 @@ void enter_working_directory(const oci::Process& process) {
 }
 
 void exec_process(const oci::Process& process, const std::string& executable,
-                  const std::optional<oci::Seccomp>& seccomp) {
+                  const std::optional<security::SeccompProgram>& seccomp) {
     const Fd dmz = make_dmz_memfd();
     security::apply_rlimits(process.rlimits);
     if (process.oom_score_adj) security::set_oom_score_adj(*process.oom_score_adj);
-    if (seccomp && !process.no_new_privileges) security::apply_seccomp(*seccomp);
+    if (seccomp && !process.no_new_privileges) security::load_seccomp(*seccomp);
     security::change_user(process.user, process.capabilities);
     if (process.no_new_privileges) {
         security::set_no_new_privileges();
-        if (seccomp) security::apply_seccomp(*seccomp);
+        if (seccomp) security::load_seccomp(*seccomp);
     }
     // No descriptor of the runtime may reach the container's program (CVE-2024-21626 class).
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         throw_errno("mark descriptors close-on-exec", "the container process");
     exec_through_dmz(dmz, executable, process.args, process.env);
     throw_errno("exec", executable);
+}
+
+std::optional<security::SeccompProgram> seccomp_program(const oci::Config& config,
+                                                        const std::filesystem::path& runtime_root) {
+    if (!config.linux.seccomp) return std::nullopt;
+    return security::compile_seccomp_cached(*config.linux.seccomp, runtime_root / "seccomp-cache");
 }
 
 } // namespace lcloud::runtime

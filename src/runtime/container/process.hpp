@@ -1,6 +1,9 @@
 #pragma once
 
 #include "runtime/oci/config.hpp"
+#include "runtime/security/seccomp.hpp"
+
+#include <filesystem>
 
 #include <optional>
 #include <string>
@@ -19,6 +22,10 @@ void enter_working_directory(const oci::Process& process);
 // capabilities are dropped, since loading a filter then needs CAP_SYS_ADMIN), every descriptor
 // above stderr closed on exec, then execve. Returns only by throwing.
 [[noreturn]] void exec_process(const oci::Process& process, const std::string& executable,
-                               const std::optional<oci::Seccomp>& seccomp);
+                               const std::optional<security::SeccompProgram>& seccomp);
+
+// The config's seccomp profile compiled (through the cache under the runtime's root), or nullopt.
+std::optional<security::SeccompProgram> seccomp_program(const oci::Config& config,
+                                                        const std::filesystem::path& runtime_root);
 
 } // namespace lcloud::runtime

@@ -4,6 +4,8 @@ namespace lcloud::runtime::oci {
 
 using Json = nlohmann::ordered_json;
 
+Json to_json(const Seccomp& seccomp);
+
 namespace {
 
 // Sets `key` only when the value is not empty.
@@ -141,33 +143,6 @@ Json to_json(const Resources& resources) {
     return json;
 }
 
-Json to_json(const Seccomp& seccomp) {
-    Json json = {{"defaultAction", seccomp.default_action}};
-    set_if_present(json, "defaultErrnoRet", seccomp.default_errno_ret);
-    set_if_not_empty(json, "architectures", seccomp.architectures);
-    set_if_not_empty(json, "flags", seccomp.flags);
-    if (!seccomp.syscalls.empty()) {
-        Json syscalls = Json::array();
-        for (const auto& rule : seccomp.syscalls) {
-            Json item = {{"names", rule.names}, {"action", rule.action}};
-            set_if_present(item, "errnoRet", rule.errno_ret);
-            if (!rule.args.empty()) {
-                Json args = Json::array();
-                for (const auto& arg : rule.args) {
-                    Json condition = {{"index", arg.index}, {"value", arg.value}};
-                    if (arg.value_two != 0) condition["valueTwo"] = arg.value_two;
-                    condition["op"] = arg.op;
-                    args.push_back(condition);
-                }
-                item["args"] = args;
-            }
-            syscalls.push_back(item);
-        }
-        json["syscalls"] = syscalls;
-    }
-    return json;
-}
-
 Json to_json(const Linux& linux_config) {
     // Go's field order in runtime-spec's specs-go, which is what runc and crun write.
     Json json = Json::object();
@@ -228,6 +203,33 @@ Json to_json(const Config& config) {
     if (Json hooks = to_json(config.hooks); !hooks.empty()) json["hooks"] = hooks;
     set_if_not_empty(json, "annotations", config.annotations);
     if (Json linux_json = to_json(config.linux); !linux_json.empty()) json["linux"] = linux_json;
+    return json;
+}
+
+Json to_json(const Seccomp& seccomp) {
+    Json json = {{"defaultAction", seccomp.default_action}};
+    set_if_present(json, "defaultErrnoRet", seccomp.default_errno_ret);
+    set_if_not_empty(json, "architectures", seccomp.architectures);
+    set_if_not_empty(json, "flags", seccomp.flags);
+    if (!seccomp.syscalls.empty()) {
+        Json syscalls = Json::array();
+        for (const auto& rule : seccomp.syscalls) {
+            Json item = {{"names", rule.names}, {"action", rule.action}};
+            set_if_present(item, "errnoRet", rule.errno_ret);
+            if (!rule.args.empty()) {
+                Json args = Json::array();
+                for (const auto& arg : rule.args) {
+                    Json condition = {{"index", arg.index}, {"value", arg.value}};
+                    if (arg.value_two != 0) condition["valueTwo"] = arg.value_two;
+                    condition["op"] = arg.op;
+                    args.push_back(condition);
+                }
+                item["args"] = args;
+            }
+            syscalls.push_back(item);
+        }
+        json["syscalls"] = syscalls;
+    }
     return json;
 }
 

@@ -11,5 +11,6 @@
 namespace lcloud::runtime::oci {
 
 nlohmann::ordered_json to_json(const Config& config);
+nlohmann::ordered_json to_json(const Seccomp& seccomp);
 
 } // namespace lcloud::runtime::oci

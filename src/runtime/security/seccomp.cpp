@@ -1,15 +1,25 @@
 #include "runtime/security/seccomp.hpp"
 
+#include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/strings.hpp"
+#include "runtime/oci/config_json.hpp"
 #include "runtime/security/suggest.hpp"
+#include "state/atomic_file.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <memory>
 #include <seccomp.h>
 #include <string>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <vector>
 
 namespace lcloud::runtime::security {
@@ -162,6 +172,16 @@ void set_attribute(void* filter, scmp_filter_attr attribute, uint32_t value,
     }
 }
 
+unsigned int load_flags(const std::vector<std::string>& flags) {
+    unsigned int result = 0;
+    for (const auto& flag : flags) {
+        if (flag == "SECCOMP_FILTER_FLAG_TSYNC") result |= SECCOMP_FILTER_FLAG_TSYNC;
+        if (flag == "SECCOMP_FILTER_FLAG_LOG") result |= SECCOMP_FILTER_FLAG_LOG;
+        if (flag == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") result |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
+    return result;
+}
+
 void apply_flags(void* filter, const std::vector<std::string>& flags, const SkipReport& report) {
     for (const auto& flag : flags) {
         const std::string what = "flag " + flag + " (this kernel or libseccomp may lack it)";
@@ -219,7 +239,7 @@ std::string rule_place(size_t index, const oci::SeccompSyscall& rule) {
 
 } // namespace
 
-void apply_seccomp(const oci::Seccomp& profile, const SkipReport& report) {
+SeccompProgram compile_seccomp(const oci::Seccomp& profile, const SkipReport& report) {
     const uint32_t default_action =
         parse_action(profile.default_action, profile.default_errno_ret, "seccomp defaultAction");
     const Filter filter(::seccomp_init(default_action));
@@ -245,15 +265,68 @@ void apply_seccomp(const oci::Seccomp& profile, const SkipReport& report) {
             add_rule(filter.get(), action, name, conditions, report);
     }
 
-    const int result = ::seccomp_load(filter.get());
-    if (result == -EACCES || result == -EPERM)
+    SeccompProgram program;
+    program.flags = load_flags(profile.flags);
+    const Fd memfd(::memfd_create("lcloud-seccomp", MFD_CLOEXEC));
+    if (!memfd) throw_errno("create memfd for", "the seccomp filter");
+    if (const int result = ::seccomp_export_bpf(filter.get(), memfd.get()); result != 0) {
+        errno = -result;
+        throw_errno("compile", "the seccomp filter");
+    }
+    const off_t size = ::lseek(memfd.get(), 0, SEEK_CUR);
+    program.bpf.resize(static_cast<size_t>(size));
+    if (::pread(memfd.get(), program.bpf.data(), program.bpf.size(), 0) != size)
+        throw_errno("read back", "the seccomp filter");
+    return program;
+}
+
+void load_seccomp(const SeccompProgram& program) {
+    sock_fprog fprog{};
+    fprog.len = static_cast<unsigned short>(program.bpf.size() / sizeof(sock_filter));
+    fprog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(program.bpf.data()));
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &fprog) == 0) return;
+    if (errno == EACCES || errno == EPERM)
         throw NotPermitted("cannot load the seccomp filter: loading needs no_new_privs or "
                            "CAP_SYS_ADMIN; set process.noNewPrivileges, or load the filter before "
                            "dropping CAP_SYS_ADMIN");
-    if (result != 0) {
-        errno = -result;
-        throw_errno("load", "the seccomp filter");
+    throw_errno("load", "the seccomp filter");
+}
+
+void apply_seccomp(const oci::Seccomp& profile, const SkipReport& report) {
+    load_seccomp(compile_seccomp(profile, report));
+}
+
+SeccompProgram compile_seccomp_cached(const oci::Seccomp& profile,
+                                      const std::filesystem::path& cache_dir) {
+    const scmp_version* version = ::seccomp_version();
+    const std::string key_text = fmt::format("{}.{}.{} {}", version->major, version->minor,
+                                             version->micro, oci::to_json(profile).dump());
+    const std::filesystem::path file =
+        cache_dir / fmt::format("{:016x}.bpf", std::hash<std::string>{}(key_text));
+    // The file holds the key too: a hash collision must not load another profile's filter.
+    if (const auto cached = state::read_file(file)) {
+        const size_t key_end = cached->find('\0');
+        if (key_end != std::string::npos && cached->compare(0, key_end, key_text) == 0 &&
+            cached->size() >= key_end + 1 + sizeof(unsigned int)) {
+            SeccompProgram program;
+            std::memcpy(&program.flags, cached->data() + key_end + 1, sizeof program.flags);
+            program.bpf = cached->substr(key_end + 1 + sizeof program.flags);
+            return program;
+        }
     }
+    SeccompProgram program = compile_seccomp(profile);
+    std::string content = key_text;
+    content.push_back('\0');
+    content.append(reinterpret_cast<const char*>(&program.flags), sizeof program.flags);
+    content += program.bpf;
+    std::error_code ignored;
+    std::filesystem::create_directories(cache_dir, ignored);
+    try {
+        state::write_file_atomic(file, content, 0600, state::Durability::killed_writer);
+    } catch (const Error&) {
+        // A cache that cannot be written only costs the next start its compile.
+    }
+    return program;
 }
 
 } // namespace lcloud::runtime::security
