@@ -248,10 +248,22 @@ void Cgroup::remove() {
         return ::access(d.path.c_str(), F_OK) == 0;
     });
     if (!any) return;
-    kill_all(SIGKILL);
+    // Usually the container's pid namespace died with its init and took every process along:
+    // then the directories go at once. One that goes had no process in or below it, and every
+    // process of the container is in each hierarchy, so none is left and no kill (which reads
+    // every hierarchy) is needed.
+    bool empty = false;
+    for (const Directory& directory : directories_) {
+        if (::rmdir(directory.path.c_str()) == 0)
+            empty = true;
+        else if (errno != ENOENT)
+            break;
+    }
+    if (!empty) kill_all(SIGKILL);
     for (const Directory& directory : directories_)
-        for (const fs::path& each : detail::cgroup_tree(directory.path))
-            remove_directory(each);
+        if (::access(directory.path.c_str(), F_OK) == 0)
+            for (const fs::path& each : detail::cgroup_tree(directory.path))
+                remove_directory(each);
     // The default parent (/lcloud, see resolve_cgroup_path) goes with its last container; while
     // others remain the kernel refuses, which is fine.
     for (const Directory& directory : directories_)

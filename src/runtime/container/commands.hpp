@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/container/state.hpp"
+#include "runtime/oci/config.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -19,10 +20,14 @@ struct CreateOptions {
 
 // Creates the container and leaves its init waiting for `start`. Returns the init's pid; the
 // init is a child of this process.
+pid_t create_container(const StateStore& store, const CreateOptions& options,
+                       const oci::Config& config);
 pid_t create_container(const StateStore& store, const CreateOptions& options);
 void start_container(const StateStore& store, const std::string& id);
 void kill_container(const StateStore& store, const std::string& id, int signal, bool all);
-void delete_container(const StateStore& store, const std::string& id, bool force);
+// `config`, when the caller has it loaded, saves reading the bundle again for poststop hooks.
+void delete_container(const StateStore& store, const std::string& id, bool force,
+                      const oci::Config* config = nullptr);
 // create + start, then (unless detached) wait, delete, and return the process's exit code.
 int run_container(const StateStore& store, const CreateOptions& options, bool detach);
 

@@ -95,8 +95,13 @@ void join_pid_namespace_for_children(const oci::Linux& linux_config) {
 } // namespace
 
 pid_t create_container(const StateStore& store, const CreateOptions& options) {
+    return create_container(store, options,
+                            oci::load_config(fs::absolute(options.bundle).lexically_normal()));
+}
+
+pid_t create_container(const StateStore& store, const CreateOptions& options,
+                       const oci::Config& config) {
     const fs::path bundle = fs::absolute(options.bundle).lexically_normal();
-    const oci::Config config = oci::load_config(bundle);
     if (!config.process) throw Error("config.json: 'process' is required to create a container");
     const fs::path rootfs = (bundle / config.root.path).lexically_normal();
     if (!fs::is_directory(rootfs))

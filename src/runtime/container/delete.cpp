@@ -10,7 +10,8 @@
 
 namespace lcloud::runtime {
 
-void delete_container(const StateStore& store, const std::string& id, bool force) {
+void delete_container(const StateStore& store, const std::string& id, bool force,
+                      const oci::Config* config) {
     const ContainerState state = store.load(id);
     const Status status = store.status(state);
     // A created container has run nothing of its own yet; runc and crun delete it unasked.
@@ -26,8 +27,8 @@ void delete_container(const StateStore& store, const std::string& id, bool force
     const std::string state_json = store.state_json(state);
     store.remove(id);
     try {
-        const auto config = oci::load_config(state.bundle);
-        run_hooks(config.hooks.poststop, "poststop", state_json);
+        const auto& hooks = config ? config->hooks : oci::load_config(state.bundle).hooks;
+        run_hooks(hooks.poststop, "poststop", state_json);
     } catch (const Error& error) {
         // The container is gone either way; the spec says poststop failures are only logged.
         std::cerr << "lcloud-runtime: warning: container " << id << ": " << error.what() << '\n';

@@ -1,5 +1,6 @@
 #include "common/error.hpp"
 #include "runtime/container/commands.hpp"
+#include "runtime/oci/config_parse.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -18,12 +19,14 @@ void forward_signal(int signal) {
 } // namespace
 
 int run_container(const StateStore& store, const CreateOptions& options, bool detach) {
-    const pid_t pid = create_container(store, options);
+    const oci::Config config =
+        oci::load_config(std::filesystem::absolute(options.bundle).lexically_normal());
+    const pid_t pid = create_container(store, options, config);
     try {
         start_container(store, options.id);
     } catch (...) {
         try {
-            delete_container(store, options.id, true);
+            delete_container(store, options.id, true, &config);
         } catch (...) {
         }
         ::waitpid(pid, nullptr, 0);
@@ -42,7 +45,7 @@ int run_container(const StateStore& store, const CreateOptions& options, bool de
         if (errno != EINTR) throw_errno("wait for", "container " + options.id);
     }
     forward_to = 0;
-    delete_container(store, options.id, true);
+    delete_container(store, options.id, true, &config);
     return exit_code_of(status);
 }
 
