@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
     auto* exec_cmd = app.add_subcommand("exec", "Run a process in a running container");
     exec_cmd->add_option("id", id)->required();
     exec_cmd->add_flag("-t,--tty", exec.tty, "Allocate a terminal");
+    exec_cmd->add_option("--console-socket", exec.console_socket,
+                         "With --tty: Unix socket that receives the terminal's master");
     exec_cmd->add_option("-e,--env", exec.env, "KEY=value to set");
     exec_cmd->add_option("--cwd", exec.cwd, "Working directory");
     exec_cmd->add_flag("-d,--detach", exec.detach, "Do not wait for the process");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/fd.hpp"
 #include "runtime/container/state.hpp"
 #include "runtime/oci/config.hpp"
 
@@ -20,8 +21,9 @@ struct CreateOptions {
 
 // Creates the container and leaves its init waiting for `start`. Returns the init's pid; the
 // init is a child of this process.
+// `console`, when set, is where the terminal goes instead of options.console_socket.
 pid_t create_container(const StateStore& store, const CreateOptions& options,
-                       const oci::Config& config);
+                       const oci::Config& config, Fd console = {});
 pid_t create_container(const StateStore& store, const CreateOptions& options);
 void start_container(const StateStore& store, const std::string& id);
 void kill_container(const StateStore& store, const std::string& id, int signal, bool all);
@@ -36,6 +38,7 @@ struct ExecOptions {
     std::vector<std::string> env;
     std::string cwd;
     bool tty = false;
+    std::filesystem::path console_socket; // with tty: where the terminal goes; else we proxy it
     bool detach = false;
     std::filesystem::path pid_file;
 };

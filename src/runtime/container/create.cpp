@@ -100,7 +100,7 @@ pid_t create_container(const StateStore& store, const CreateOptions& options) {
 }
 
 pid_t create_container(const StateStore& store, const CreateOptions& options,
-                       const oci::Config& config) {
+                       const oci::Config& config, Fd console) {
     const fs::path bundle = fs::absolute(options.bundle).lexically_normal();
     if (!config.process) throw Error("config.json: 'process' is required to create a container");
     const fs::path rootfs = (bundle / config.root.path).lexically_normal();
@@ -129,10 +129,13 @@ pid_t create_container(const StateStore& store, const CreateOptions& options,
     context.exec_fifo = Fd(::open(fifo_path.c_str(), O_PATH | O_CLOEXEC));
     if (!context.exec_fifo) throw_errno("open", fifo_path.string());
     if (config.process->terminal) {
-        if (options.console_socket.empty())
+        if (console)
+            context.console_socket = std::move(console);
+        else if (options.console_socket.empty())
             throw UsageError("config.json asks for a terminal (process.terminal); pass "
                              "--console-socket to receive it");
-        context.console_socket = connect_console_socket(options.console_socket);
+        else
+            context.console_socket = connect_console_socket(options.console_socket);
     }
     context.joins = open_namespace_paths(config.linux);
     const auto flags = new_namespace_flags(config.linux);

@@ -1,6 +1,8 @@
 #include "common/error.hpp"
 #include "runtime/cgroups/cgroup.hpp"
 #include "runtime/container/commands.hpp"
+#include "runtime/container/console.hpp"
+#include "runtime/container/console_proxy.hpp"
 #include "runtime/container/namespaces.hpp"
 #include "runtime/container/process.hpp"
 #include "runtime/oci/config_parse.hpp"
@@ -32,7 +34,7 @@ int wait_for(pid_t pid) {
 oci::Process exec_process_config(const oci::Process& base, const ExecOptions& options) {
     oci::Process process = base;
     process.args = options.args;
-    process.terminal = false;
+    process.terminal = options.tty;
     for (const auto& variable : options.env) {
         const auto name = variable.substr(0, variable.find('=') + 1);
         std::erase_if(process.env, [&](const std::string& v) { return v.starts_with(name); });
@@ -46,8 +48,16 @@ oci::Process exec_process_config(const oci::Process& base, const ExecOptions& op
 
 int exec_in_container(const StateStore& store, const std::string& id, const ExecOptions& options) {
     if (options.args.empty()) throw UsageError("exec needs a command: exec ID -- CMD [ARG...]");
-    if (options.tty)
-        throw UsageError("exec --tty is not supported yet; run without it (stdio is inherited)");
+    std::optional<ConsoleProxy> proxy;
+    Fd console;
+    if (options.tty && !options.console_socket.empty()) {
+        console = connect_console_socket(options.console_socket);
+    } else if (options.tty) {
+        if (options.detach)
+            throw UsageError("exec --tty --detach needs --console-socket to receive the terminal");
+        proxy.emplace();
+        console = proxy->take_container_end();
+    }
     const ContainerState state = store.load(id);
     const Status status = store.status(state);
     if (status != Status::running)
@@ -73,6 +83,7 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
             if (runner < 0) throw_errno("fork in", "container " + id);
             if (runner > 0) ::_exit(wait_for(runner));
             enter_working_directory(process);
+            if (console) setup_terminal(console.get(), process.console_size);
             exec_process(process, resolve_executable(process), seccomp);
         } catch (const std::exception& error) {
             fail(error);
@@ -81,6 +92,11 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
     if (!options.pid_file.empty())
         state::write_file_atomic(options.pid_file, std::to_string(child), 0644,
                                  state::Durability::killed_writer);
+    console.reset();
+    if (proxy) {
+        proxy->receive_master();
+        proxy->pump();
+    }
     if (options.detach) return 0;
     return wait_for(child);
 }

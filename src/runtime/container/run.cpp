@@ -1,5 +1,6 @@
 #include "common/error.hpp"
 #include "runtime/container/commands.hpp"
+#include "runtime/container/console_proxy.hpp"
 #include "runtime/oci/config_parse.hpp"
 
 #include <cerrno>
@@ -21,8 +22,18 @@ void forward_signal(int signal) {
 int run_container(const StateStore& store, const CreateOptions& options, bool detach) {
     const oci::Config config =
         oci::load_config(std::filesystem::absolute(options.bundle).lexically_normal());
-    const pid_t pid = create_container(store, options, config);
+    // A terminal nobody asked to receive is ours to connect to our stdio, as `runc run` does.
+    std::optional<ConsoleProxy> console;
+    if (config.process && config.process->terminal && options.console_socket.empty()) {
+        if (detach)
+            throw UsageError("config.json asks for a terminal (process.terminal): with --detach "
+                             "pass --console-socket to receive it, or set terminal to false");
+        console.emplace();
+    }
+    const pid_t pid =
+        create_container(store, options, config, console ? console->take_container_end() : Fd{});
     try {
+        if (console) console->receive_master();
         start_container(store, options.id);
     } catch (...) {
         try {
@@ -40,6 +51,7 @@ int run_container(const StateStore& store, const CreateOptions& options, bool de
     action.sa_handler = forward_signal;
     for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
         ::sigaction(signal, &action, nullptr);
+    if (console) console->pump();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) throw_errno("wait for", "container " + options.id);

@@ -169,3 +169,30 @@ TEST_CASE("lifecycle: a user namespace maps root to an unprivileged host id") {
     CHECK_MESSAGE(result.exit_code == 0, result.output);
     CHECK(result.output == "0\n 0 100000 65536\n");
 }
+
+// Not compared with crun: its proxy insists that its own stdin be a terminal, and ours is a pipe.
+TEST_CASE("lifecycle: run and exec --tty connect the container's terminal to our stdio") {
+    {
+        RuntimeUnderTest runtime("lcloud-runtime", LCLOUD_RUNTIME_BINARY);
+        BusyboxBundle bundle;
+        bundle.config["process"]["terminal"] = true;
+        bundle.set_args({"sh", "-c", "test -t 0 && test -t 1 && echo init-has-a-tty; tty"});
+        const auto run = runtime.run_bundle(bundle, "t1", true);
+        CHECK_MESSAGE(run.exit_code == 0, run.output);
+        // A terminal's output ends lines with CR LF.
+        CHECK(run.output.starts_with("init-has-a-tty\r\n/dev/pts/"));
+
+        bundle.config["process"]["terminal"] = false;
+        bundle.set_args({"sleep", "100"});
+        bundle.write_config();
+        REQUIRE(
+            runtime.run_detached("run -d --bundle '" + bundle.path().string() + "' t2").exit_code ==
+            0);
+        const auto exec = runtime.run("exec --tty t2 sh -c 'test -t 1 && echo exec-has-a-tty'");
+        CHECK_MESSAGE(exec.exit_code == 0, exec.output);
+        CHECK(exec.output == "exec-has-a-tty\r\n");
+        const auto plain = runtime.run("exec t2 sh -c 'test -t 1 || echo no-tty'");
+        CHECK(plain.output == "no-tty\n");
+        CHECK(runtime.run("delete --force t2").exit_code == 0);
+    }
+}
