@@ -154,15 +154,22 @@ Cgroup Cgroup::create_in(const std::vector<Hierarchy>& hierarchies, Layout layou
             levels.push_back(level);
         std::reverse(levels.begin(), levels.end());
         bool leaf_existed = false;
-        for (const fs::path& level : levels) {
-            if (::mkdir(level.c_str(), 0755) == 0)
+        int retries = 5;
+        for (size_t index = 0; index < levels.size(); ++index) {
+            const fs::path& level = levels[index];
+            if (::mkdir(level.c_str(), 0755) == 0) {
                 created.add(level);
-            else if (errno == EEXIST)
+            } else if (errno == EEXIST) {
                 leaf_existed = level == leaf;
-            else
+            } else if (errno == ENOENT && index > 0 && retries-- > 0) {
+                // The last container of a shared parent (/lcloud) removed it just now.
+                index = static_cast<size_t>(-1);
+                continue;
+            } else {
                 throw_cgroup_errno("create cgroup directory", level,
                                    "creating cgroups needs root (or a delegated hierarchy) and "
                                    "a writable cgroup mount");
+            }
             if (hierarchy.has("cpuset")) detail::copy_cpuset_from_parent(level);
         }
         if (layout == Layout::v2 && hierarchy.unified)

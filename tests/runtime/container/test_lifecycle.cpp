@@ -196,3 +196,18 @@ TEST_CASE("lifecycle: run and exec --tty connect the container's terminal to our
         CHECK(runtime.run("delete --force t2").exit_code == 0);
     }
 }
+
+TEST_CASE("lifecycle: containers created and deleted at once share the default cgroup parent") {
+    RuntimeUnderTest runtime("lcloud-runtime", LCLOUD_RUNTIME_BINARY);
+    BusyboxBundle bundle;
+    bundle.set_args({"true"});
+    bundle.write_config();
+    // Each deletion may remove /lcloud just as another creation makes its cgroup in it.
+    const auto result =
+        run_command("for i in $(seq 24); do (" +
+                    runtime.command("run --bundle '" + bundle.path().string() + "' p$i") +
+                    " </dev/null >/dev/null 2>&1 || echo failed p$i) & done; wait");
+    CHECK(result.output == "");
+    CHECK(runtime.run("list -q", true).output.empty());
+    CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/lcloud"));
+}
