@@ -1,5 +1,6 @@
 #include "runtime/cgroups/apply.hpp"
 #include "runtime/cgroups/convert.hpp"
+#include "runtime/cgroups/device_filter.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -127,8 +128,7 @@ void apply_unified(const std::map<std::string, std::string>& unified, const V2& 
 
 void apply_v2(const oci::Resources& resources, const fs::path& directory) {
     const V2 cgroup(directory);
-    // Device rules need an eBPF program (BPF_CGROUP_DEVICE) attached to the cgroup; that is not
-    // done here, and not written yet, so resources.devices has no effect on cgroup v2.
+    if (!resources.devices.empty()) apply_device_filter(directory, resources.devices);
     if (resources.memory) apply_memory(*resources.memory, cgroup);
     if (resources.cpu) apply_cpu(*resources.cpu, cgroup);
     if (resources.pids_limit) {

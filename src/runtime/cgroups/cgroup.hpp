@@ -48,10 +48,11 @@ class Cgroup {
 
     // Writes the resources. A resource whose controller is missing throws CgroupError naming
     // both. On v1 the device rules replace the current ones: everything is denied, then the rules
-    // are written in order (add default_device_rules() for a usable /dev). On v2 device rules are
-    // not applied here: cgroup2 filters devices with an eBPF program, which the runtime attaches
-    // elsewhere (not yet written). `unified` entries are written verbatim on v2 and refused on v1
-    // and hybrid machines.
+    // are written in order (add default_device_rules() for a usable /dev). On v2 the device rules
+    // become an eBPF program (apply_device_filter) that replaces the one attached before; an
+    // empty rule list attaches nothing, so a new cgroup allows every device and an attached
+    // program stays. `unified` entries are written verbatim on v2 and refused on v1 and hybrid
+    // machines.
     void apply(const oci::Resources& resources);
 
     // Moves the process into the cgroup, in every hierarchy.
