@@ -3,10 +3,12 @@
 #include "common/error.hpp"
 #include "common/strings.hpp"
 #include "runtime/container/dmz.hpp"
+#include "runtime/rootfs/safe_path.hpp"
 #include "runtime/security/capabilities.hpp"
 #include "runtime/security/seccomp.hpp"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
@@ -48,19 +50,22 @@ std::string resolve_executable(const oci::Process& process) {
 }
 
 void enter_working_directory(const oci::Process& process) {
-    std::string partial;
-    for (const auto& part : split(process.cwd, '/')) {
-        if (part.empty()) continue;
-        partial += "/" + part;
-        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-            throw_errno("create working directory", process.cwd);
+    const Fd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open the root to find the working directory", process.cwd);
+    // Resolved, and created where missing, inside the root and never through a /proc magic
+    // link: through a descriptor the runtime holds (/proc/self/fd/N) the cwd, or a directory
+    // made on the way, would be the host's (CVE-2024-21626 class).
+    Fd cwd;
+    try {
+        cwd = rootfs::ensure_directory_in_root(root.get(), process.cwd, 0755);
+    } catch (const SystemError& error) {
+        throw Error(fmt::format("working directory {}: {}", process.cwd, error.what()));
     }
-    if (::chdir(process.cwd.c_str()) != 0) throw_errno("enter working directory", process.cwd);
-    // A cwd reached through a leaked descriptor (/proc/self/fd/N) lies outside the root, and
-    // getcwd then fails or names an unreachable path (CVE-2024-21626 class).
+    if (::fchdir(cwd.get()) != 0) throw_errno("enter working directory", process.cwd);
+    // A second line of defence: outside the root getcwd fails or names an unreachable path.
     char buffer[4096];
-    const char* cwd = ::getcwd(buffer, sizeof buffer);
-    if (cwd == nullptr || cwd[0] != '/')
+    const char* path = ::getcwd(buffer, sizeof buffer);
+    if (path == nullptr || path[0] != '/')
         throw Error(fmt::format("working directory {} leads outside the container", process.cwd));
 }
 

@@ -18,15 +18,31 @@ std::pair<SyncChannel, SyncChannel> SyncChannel::make_pair() {
 void SyncChannel::send(std::string_view message) const {
     while (::send(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL) < 0) {
         if (errno == EINTR) continue;
+        const int error = errno;
+        // The other side failed and exited: its reason, still queued for us, says more than EPIPE.
+        if (error == EPIPE || error == ECONNRESET)
+            for (std::string pending = receive(); !pending.empty(); pending = receive())
+                if (pending.starts_with("error:")) throw Error(pending.substr(6));
+        errno = error;
         throw_errno("send to", "sync socket");
     }
 }
 
 std::string SyncChannel::receive() const {
-    char buffer[4096];
     for (;;) {
-        const ssize_t count = ::recv(fd_.get(), buffer, sizeof buffer, 0);
-        if (count >= 0) return std::string(buffer, static_cast<size_t>(count));
+        // A message (the state JSON, with its annotations) may be of any size: ask first.
+        const ssize_t size = ::recv(fd_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC);
+        if (size < 0) {
+            if (errno == EINTR) continue;
+            if (errno == ECONNRESET) return {};
+            throw_errno("receive from", "sync socket");
+        }
+        std::string message(static_cast<size_t>(size), '\0');
+        const ssize_t count = ::recv(fd_.get(), message.data(), message.size(), 0);
+        if (count >= 0) {
+            message.resize(static_cast<size_t>(count));
+            return message;
+        }
         if (errno != EINTR) throw_errno("receive from", "sync socket");
     }
 }

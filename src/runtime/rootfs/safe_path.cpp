@@ -3,8 +3,10 @@
 #include <cerrno>
 #include <deque>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
@@ -42,6 +44,25 @@ std::string read_link(int link_fd, std::string_view path) {
         }
         target.resize(target.size() * 2);
     }
+}
+
+// What a refusal says: the kernel's ELOOP alone reads as a symlink loop only.
+constexpr const char* no_magic_links = "open, inside the root and following no /proc magic link,";
+constexpr const char* no_magic_links_or_loops =
+    "open, inside the root and following no /proc magic link or symlink loop,";
+
+// /proc/self/fd/N, /proc/PID/root and the like read as paths that need not be inside the root, or
+// anywhere reachable: openat2 refuses to follow them, and so does the walk, rather than walk
+// their text inside the root. Only procfs has them; its plain symlinks (/proc/self) are fine.
+bool is_magic_link(int parent_fd, const std::string& name, int link_fd) {
+    struct statfs st {};
+    if (::fstatfs(link_fd, &st) != 0 || st.f_type != PROC_SUPER_MAGIC) return false;
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    const long fd = ::syscall(SYS_openat2, parent_fd, name.c_str(), &how, sizeof how);
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    return fd < 0 && errno == ELOOP;
 }
 
 enum class Leaf { directory, file };
@@ -85,6 +106,8 @@ Fd walk_creating(int root_fd, std::string_view path, Leaf leaf, mode_t mode) {
         if (::fstat(next.get(), &st) != 0) throw_errno("stat", shown);
         if (S_ISLNK(st.st_mode)) {
             if (++symlinks > max_symlinks) throw SystemError("resolve", shown, ELOOP);
+            if (is_magic_link(parent, name, next.get()))
+                throw SystemError(no_magic_links, shown, ELOOP);
             const std::string target = read_link(next.get(), path);
             auto target_parts = components(target);
             remaining.insert(remaining.begin(), target_parts.begin(), target_parts.end());
@@ -115,8 +138,10 @@ Fd open_in_root_if_exists(int root_fd, std::string_view path, int flags) {
         if (fd >= 0) return Fd(static_cast<int>(fd));
         // EAGAIN: a concurrent rename or mount made the kernel unsure the walk stayed inside.
         if ((errno == EAGAIN || errno == EINTR) && attempt < 64) continue;
-        if (errno == ENOENT) return Fd();
-        throw_errno("open", std::string(path));
+        const int error = errno;
+        if (error == ENOENT) return Fd();
+        throw SystemError(error == ELOOP ? no_magic_links_or_loops : "open", std::string(path),
+                          error);
     }
 }
 

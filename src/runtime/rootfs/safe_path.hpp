@@ -30,8 +30,9 @@ Fd open_in_root_if_exists(int root_fd, std::string_view path, int flags);
 
 // mkdir -p of `path` inside the root: each missing component is created with mkdirat relative to
 // its opened parent; a symlink on the way, dangling or not, is followed inside the root and its
-// target created there. Returns an O_PATH fd of the directory. Throws SystemError (ENOTDIR when a
-// component is not a directory).
+// target created there; a /proc magic link (/proc/self/fd/N) on the way is refused (ELOOP), as
+// openat2 refuses it, never walked as the path it reads as. Returns an O_PATH fd of the directory.
+// Throws SystemError (ENOTDIR when a component is not a directory).
 Fd ensure_directory_in_root(int root_fd, std::string_view path, mode_t mode);
 
 // The same for a file: missing parents are created as directories, a missing last component as
