@@ -4,6 +4,7 @@
 #include "runtime/container/commands.hpp"
 #include "runtime/container/console.hpp"
 #include "runtime/container/hooks.hpp"
+#include "runtime/container/host_safety.hpp"
 #include "runtime/container/init.hpp"
 #include "runtime/container/process.hpp"
 #include "runtime/oci/config_parse.hpp"
@@ -107,6 +108,7 @@ pid_t create_container(const StateStore& store, const CreateOptions& options,
     if (!fs::is_directory(rootfs))
         throw Error(fmt::format("config.json: root.path: {} is not a directory", rootfs.string()));
 
+    check_host_safety(config);
     store.create_dir(options.id);
     CreateRollback rollback{store, options.id, 0, std::nullopt};
     ContainerState state{options.id,        0, 0, bundle, now_rfc3339(), config.annotations, {},

@@ -26,13 +26,17 @@ void delete_container(const StateStore& store, const std::string& id, bool force
     }
     const std::string state_json = store.state_json(state);
     store.remove(id);
+    // The container is gone either way; the spec makes poststop failures warnings, and the
+    // remaining hooks still run.
+    std::vector<std::string> failures;
     try {
         const auto& hooks = config ? config->hooks : oci::load_config(state.bundle).hooks;
-        run_hooks(hooks.poststop, "poststop", state_json);
+        failures = run_hooks_warning_on_failure(hooks.poststop, "poststop", state_json);
     } catch (const Error& error) {
-        // The container is gone either way; the spec says poststop failures are only logged.
-        std::cerr << "lcloud-runtime: warning: container " << id << ": " << error.what() << '\n';
+        failures.push_back(error.what());
     }
+    for (const auto& failure : failures)
+        std::cerr << "lcloud-runtime: warning: container " << id << ": " << failure << '\n';
 }
 
 } // namespace lcloud::runtime

@@ -76,4 +76,18 @@ void run_hooks(const std::vector<oci::Hook>& hooks, std::string_view kind,
         run_hook(hook, kind, state_json);
 }
 
+std::vector<std::string> run_hooks_warning_on_failure(const std::vector<oci::Hook>& hooks,
+                                                      std::string_view kind,
+                                                      const std::string& state_json) {
+    std::vector<std::string> failures;
+    for (const auto& hook : hooks) {
+        try {
+            run_hook(hook, kind, state_json);
+        } catch (const Error& error) {
+            failures.push_back(error.what());
+        }
+    }
+    return failures;
+}
+
 } // namespace lcloud::runtime

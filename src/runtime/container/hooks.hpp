@@ -13,4 +13,10 @@ namespace lcloud::runtime {
 void run_hooks(const std::vector<oci::Hook>& hooks, std::string_view kind,
                const std::string& state_json);
 
+// For poststart and poststop hooks, whose failures the spec makes warnings: runs every hook,
+// also after one fails, and returns one message per failure (naming the hook's kind and path).
+std::vector<std::string> run_hooks_warning_on_failure(const std::vector<oci::Hook>& hooks,
+                                                      std::string_view kind,
+                                                      const std::string& state_json);
+
 } // namespace lcloud::runtime

@@ -24,7 +24,7 @@
 
 namespace lcloud::test {
 
-inline std::string read_text(const std::filesystem::path& path) {
+inline std::string read_trimmed(const std::filesystem::path& path) {
     std::ifstream in(path);
     std::stringstream content;
     content << in.rdbuf();
@@ -95,7 +95,7 @@ class TestCgroupRoot {
                 for (const auto& dir : dirs) {
                     while (::rmdir(dir.c_str()) != 0 && errno == EBUSY &&
                            std::chrono::steady_clock::now() < deadline) {
-                        std::istringstream procs(read_text(dir / "cgroup.procs"));
+                        std::istringstream procs(read_trimmed(dir / "cgroup.procs"));
                         for (pid_t pid; procs >> pid;)
                             ::kill(pid, SIGKILL);
                         std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -12,7 +12,7 @@
 namespace fs = std::filesystem;
 using namespace lcloud::runtime::cgroups;
 using lcloud::test::Child;
-using lcloud::test::read_text;
+using lcloud::test::read_trimmed;
 using lcloud::test::TestCgroupRoot;
 
 namespace {
@@ -58,11 +58,12 @@ TEST_CASE("cgroups: create makes the cgroup in every hierarchy, remove deletes i
             CHECK(fs::is_directory(path));
         CHECK_FALSE(cgroup.uses_v2());
         // Each new cpuset level inherits, or no task could join it.
-        const std::string cpus = read_text("/sys/fs/cgroup/cpuset/cpuset.cpus");
-        CHECK(read_text("/sys/fs/cgroup/cpuset" + root.path("create") + "/cpuset.cpus") == cpus);
-        CHECK(read_text("/sys/fs/cgroup/cpuset" + root.path("create/c1") + "/cpuset.cpus") == cpus);
-        CHECK(read_text("/sys/fs/cgroup/cpuset" + root.path("create/c1") + "/cpuset.mems") ==
-              read_text("/sys/fs/cgroup/cpuset/cpuset.mems"));
+        const std::string cpus = read_trimmed("/sys/fs/cgroup/cpuset/cpuset.cpus");
+        CHECK(read_trimmed("/sys/fs/cgroup/cpuset" + root.path("create") + "/cpuset.cpus") == cpus);
+        CHECK(read_trimmed("/sys/fs/cgroup/cpuset" + root.path("create/c1") + "/cpuset.cpus") ==
+              cpus);
+        CHECK(read_trimmed("/sys/fs/cgroup/cpuset" + root.path("create/c1") + "/cpuset.mems") ==
+              read_trimmed("/sys/fs/cgroup/cpuset/cpuset.mems"));
         CHECK_FALSE(cgroup.has_processes());
 
         cgroup.remove();
@@ -121,9 +122,9 @@ TEST_CASE("cgroups: open reopens persisted paths, and refuses paths outside cgro
     Child sleeper(sleep_forever);
     reopened.join(sleeper.pid());
     CHECK(created->pids() == std::vector<pid_t>{sleeper.pid()});
-    CHECK(read_text("/sys/fs/cgroup/pids" + root.path("open") + "/cgroup.procs") ==
+    CHECK(read_trimmed("/sys/fs/cgroup/pids" + root.path("open") + "/cgroup.procs") ==
           std::to_string(sleeper.pid()));
-    CHECK(read_text("/sys/fs/cgroup/unified" + root.path("open") + "/cgroup.procs") ==
+    CHECK(read_trimmed("/sys/fs/cgroup/unified" + root.path("open") + "/cgroup.procs") ==
           std::to_string(sleeper.pid()));
     reopened.remove();
     CHECK(WIFSIGNALED(sleeper.wait()));
@@ -219,8 +220,8 @@ TEST_CASE("cgroups: the cgroup v2 paths, in this host's unified hierarchy") {
             std::vector<std::string>{"/sys/fs/cgroup/unified" + root.path("v2/c")});
     CHECK(cgroup->uses_v2());
     // The root offers only hugetlb here, which the runtime does not use: nothing enabled.
-    CHECK(
-        read_text("/sys/fs/cgroup/unified" + root.path("v2") + "/cgroup.subtree_control").empty());
+    CHECK(read_trimmed("/sys/fs/cgroup/unified" + root.path("v2") + "/cgroup.subtree_control")
+              .empty());
 
     Child first(sleep_forever);
     Child second(sleep_forever);
@@ -254,7 +255,7 @@ TEST_CASE("cgroups: v2 parents enable the wanted controllers they offer, and onl
     put(top / "a" / "cgroup.subtree_control", "");
     detail::enable_controllers(top, top / "a" / "leaf", detail::v2_controllers);
     // One write per controller; in these plain files the last one stays.
-    CHECK(read_text(top / "cgroup.subtree_control") == "+io");
-    CHECK(read_text(top / "a" / "cgroup.subtree_control") == "+memory");
+    CHECK(read_trimmed(top / "cgroup.subtree_control") == "+io");
+    CHECK(read_trimmed(top / "a" / "cgroup.subtree_control") == "+memory");
     CHECK_FALSE(fs::exists(top / "a" / "leaf" / "cgroup.subtree_control"));
 }

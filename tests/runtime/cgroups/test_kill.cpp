@@ -15,7 +15,7 @@ using cgroups::Cgroup;
 using cgroups::CgroupGuard;
 using lcloud::test::Child;
 using lcloud::test::IntPipe;
-using lcloud::test::read_text;
+using lcloud::test::read_trimmed;
 using lcloud::test::SubreaperGuard;
 using lcloud::test::TestCgroupRoot;
 using namespace std::chrono_literals;
@@ -80,7 +80,7 @@ TEST_CASE("cgroups: kill_all leaves no process, and every one is reaped as kille
         auto children = sleepers(v1, 3);
         v1.kill_all();
         CHECK_FALSE(v1.has_processes());
-        CHECK(read_text("/sys/fs/cgroup/freezer" + root.path("kill") + "/freezer.state") ==
+        CHECK(read_trimmed("/sys/fs/cgroup/freezer" + root.path("kill") + "/freezer.state") ==
               "THAWED");
         for (auto& child : children) {
             const int status = child->wait(1s);

@@ -15,7 +15,7 @@ using cgroups::Cgroup;
 using cgroups::CgroupGuard;
 using lcloud::test::Child;
 using lcloud::test::IntPipe;
-using lcloud::test::read_text;
+using lcloud::test::read_trimmed;
 using lcloud::test::SubreaperGuard;
 using lcloud::test::TestCgroupRoot;
 
@@ -45,7 +45,7 @@ oci::Resources memory_resources(std::optional<int64_t> limit, std::optional<int6
 struct Files {
     std::string cgroup;
     std::string operator()(const std::string& mount, const std::string& file) const {
-        return read_text("/sys/fs/cgroup/" + mount + cgroup + "/" + file);
+        return read_trimmed("/sys/fs/cgroup/" + mount + cgroup + "/" + file);
     }
 };
 
@@ -102,7 +102,7 @@ TEST_CASE("cgroups: memory limits land in the v1 files, in an order the kernel a
     cgroup->apply(memory_resources(256 * mib, 512 * mib));
     CHECK(files("memory", "memory.limit_in_bytes") == std::to_string(256 * mib));
     CHECK(files("memory", "memory.memsw.limit_in_bytes") == std::to_string(512 * mib));
-    const std::string unlimited = read_text("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    const std::string unlimited = read_trimmed("/sys/fs/cgroup/memory/memory.limit_in_bytes");
     cgroup->apply(memory_resources(-1, std::nullopt));
     CHECK(files("memory", "memory.limit_in_bytes") == unlimited);
     CHECK(files("memory", "memory.memsw.limit_in_bytes") == unlimited);
@@ -205,7 +205,7 @@ TEST_CASE("cgroups: cpu shares, quota, period and cpuset land in the v1 files") 
 
     resources.cpu = oci::CpuResources{};
     resources.cpu->cpus = "0-63";
-    const std::string parent_cpus = read_text("/sys/fs/cgroup/cpuset/cpuset.cpus");
+    const std::string parent_cpus = read_trimmed("/sys/fs/cgroup/cpuset/cpuset.cpus");
     // The kernel says EINVAL or ERANGE, depending on its version.
     const std::string cpuset_error = error_of([&] { cgroup->apply(resources); });
     CHECK(cpuset_error.starts_with("write \"0-63\" to /sys/fs/cgroup/cpuset" + root.path("cpu") +
@@ -331,8 +331,8 @@ TEST_CASE("cgroups: a resource whose controller is missing gets an error naming 
         // What the core of cgroup v2 offers without controllers is written verbatim.
         resources.unified = {{"cgroup.max.descendants", "3"}, {"cgroup.max.depth", "2"}};
         unified.apply(resources);
-        CHECK(read_text(path + "/cgroup.max.descendants") == "3");
-        CHECK(read_text(path + "/cgroup.max.depth") == "2");
+        CHECK(read_trimmed(path + "/cgroup.max.descendants") == "3");
+        CHECK(read_trimmed(path + "/cgroup.max.depth") == "2");
         // Device rules need eBPF on v2, which is not done here: no error, no effect.
         resources = {};
         resources.devices = {{false, "a", std::nullopt, std::nullopt, "rwm"}};
