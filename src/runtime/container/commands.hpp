@@ -4,6 +4,7 @@
 #include "runtime/container/state.hpp"
 #include "runtime/oci/config.hpp"
 
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@ struct CreateOptions {
     std::filesystem::path bundle = ".";
     std::filesystem::path pid_file;
     std::filesystem::path console_socket;
+    // The container's stdin, stdout and stderr, when not ours (-1: inherit ours). lcloud-agent
+    // hands its containers log FIFOs here.
+    std::array<int, 3> stdio{-1, -1, -1};
 };
 
 // Creates the container and leaves its init waiting for `start`. Returns the init's pid; the

@@ -126,6 +126,7 @@ pid_t create_container(const StateStore& store, const CreateOptions& options,
     context.config = &config;
     context.rootfs = rootfs;
     context.seccomp = seccomp_program(config, store.root());
+    context.stdio = options.stdio;
     auto [runtime_end, init_end] = SyncChannel::make_pair();
     context.channel = std::move(init_end);
     context.exec_fifo = Fd(::open(fifo_path.c_str(), O_PATH | O_CLOEXEC));

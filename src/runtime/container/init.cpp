@@ -38,8 +38,23 @@ void receive_go(InitContext& context) {
     context.received_go = true;
 }
 
+// Moves the caller's chosen stdio onto 0, 1 and 2; first out of the way, so that a source that
+// is itself 0, 1 or 2 is not overwritten before it is used.
+void install_stdio(const std::array<int, 3>& stdio) {
+    std::array<int, 3> moved{-1, -1, -1};
+    for (int i = 0; i < 3; ++i)
+        if (stdio[i] >= 0 && (moved[i] = ::fcntl(stdio[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            throw_errno("take over", fmt::format("stdio fd {}", stdio[i]));
+    for (int i = 0; i < 3; ++i)
+        if (moved[i] >= 0) {
+            if (::dup2(moved[i], i) < 0) throw_errno("install", fmt::format("stdio fd {}", i));
+            ::close(moved[i]);
+        }
+}
+
 void run_init(InitContext& context) {
     const oci::Config& config = *context.config;
+    install_stdio(context.stdio);
     const oci::Process& process = *config.process;
     // Nothing in the container may open our /proc/PID/exe (the CVE-2019-5736 class); execve
     // makes the container's own program dumpable again.

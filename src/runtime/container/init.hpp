@@ -5,6 +5,7 @@
 #include "runtime/oci/config.hpp"
 #include "runtime/security/seccomp.hpp"
 
+#include <array>
 #include <filesystem>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct InitContext {
     std::string state_json; // for createContainer and startContainer hooks; sent with "go"
     bool received_go = false;
     std::optional<security::SeccompProgram> seccomp; // compiled by the runtime before the clone
+    std::array<int, 3> stdio{-1, -1, -1};            // CreateOptions::stdio
 };
 
 // The container's first process, from clone to execve. It reports every failure to the runtime

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <vector>
+#include <utility>
 
 namespace lcloud::runtime::image {
 
@@ -30,6 +31,9 @@ class OverlayMount {
     const std::filesystem::path& target() const { return target_; }
     // Unmounts now; throws SystemError when it cannot.
     void unmount();
+    // Leaves the mount in place for someone else to unmount (lcloud-agent keeps a container's
+    // root mounted across its own restarts); returns its target.
+    std::filesystem::path release() { return std::exchange(target_, {}); }
 
   private:
     std::filesystem::path target_;
