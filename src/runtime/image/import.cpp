@@ -9,9 +9,6 @@
 #include "runtime/image/sha256.hpp"
 #include "runtime/image/store.hpp"
 
-#include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -22,18 +19,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 namespace {
-
-const char* host_architecture() {
-#if defined(__x86_64__)
-    return "amd64";
-#elif defined(__aarch64__)
-    return "arm64";
-#elif defined(__riscv)
-    return "riscv64";
-#else
-    return "unknown";
-#endif
-}
 
 std::string blob_path(const std::string& digest) {
     return "blobs/sha256/" + digest_hex(digest, "descriptor");
@@ -58,15 +43,6 @@ Compression sniff_compression(const StoreFiles& files, const std::string& digest
     if (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
         return Compression::zstd;
     return Compression::none;
-}
-
-std::string now_rfc3339() {
-    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm utc{};
-    ::gmtime_r(&now, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
 }
 
 class Importer {

@@ -17,6 +17,27 @@ std::string error_text(archive* handle) {
     return text ? text : "unknown libarchive error";
 }
 
+// Whether libarchive has this decompressor built in. Registering one that is not makes libarchive
+// run an external program: probed on a throwaway reader, once.
+bool built_in(int (*support)(archive*)) {
+    ReadArchive probe(archive_read_new());
+    return probe && support(probe.get()) == ARCHIVE_OK;
+}
+
+void support_built_in_filters(archive* raw) {
+    using Support = int (*)(archive*);
+    static const std::vector<Support> filters = [] {
+        std::vector<Support> found;
+        for (Support support :
+             {archive_read_support_filter_lzma, archive_read_support_filter_lzip,
+              archive_read_support_filter_lz4, archive_read_support_filter_compress})
+            if (built_in(support)) found.push_back(support);
+        return found;
+    }();
+    for (Support support : filters)
+        support(raw);
+}
+
 } // namespace
 
 la_ssize_t LayerStream::read_file(archive* handle, void* self_pointer, const void** buffer) {
@@ -68,6 +89,7 @@ LayerStream::LayerStream(int fd, std::string name, uint64_t max_tar_bytes)
     archive_read_support_filter_zstd(raw);
     archive_read_support_filter_xz(raw);
     archive_read_support_filter_bzip2(raw);
+    support_built_in_filters(raw);
     archive_read_support_format_raw(raw);
     archive_read_support_format_empty(raw);
     if (archive_read_open(raw, this, nullptr, read_file, nullptr) != ARCHIVE_OK)

@@ -3,6 +3,8 @@
 #include "runtime/image/errors.hpp"
 #include "runtime/image/sha256.hpp"
 
+#include <chrono>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace lcloud::runtime::image {
@@ -84,7 +86,48 @@ Json descriptor_object(const Descriptor& descriptor) {
     return json;
 }
 
+// Leniently: the store never read Healthcheck before, so a malformed one must not make an image
+// it imported fine unreadable; what is not as Docker writes it is left unset.
+int64_t optional_number(const Json& object, const char* key) {
+    if (!object.contains(key) || !object.at(key).is_number_integer()) return 0;
+    return object.at(key).get<int64_t>();
+}
+
+ImageHealthcheck parse_healthcheck(const Json& json) {
+    ImageHealthcheck check;
+    if (json.contains("Test") && json.at("Test").is_array())
+        for (const Json& item : json.at("Test"))
+            if (item.is_string()) check.test.push_back(item.get<std::string>());
+    check.interval = optional_number(json, "Interval");
+    check.timeout = optional_number(json, "Timeout");
+    check.start_period = optional_number(json, "StartPeriod");
+    check.start_interval = optional_number(json, "StartInterval");
+    check.retries = static_cast<int>(optional_number(json, "Retries"));
+    return check;
+}
+
 } // namespace
+
+std::string host_architecture() {
+#if defined(__x86_64__)
+    return "amd64";
+#elif defined(__aarch64__)
+    return "arm64";
+#elif defined(__riscv)
+    return "riscv64";
+#else
+    return "unknown";
+#endif
+}
+
+std::string now_rfc3339() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm utc{};
+    ::gmtime_r(&now, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return text;
+}
 
 Manifest parse_manifest(std::string_view text, const std::string& what) {
     const Json json = parse(text, what);
@@ -148,6 +191,10 @@ ImageConfig parse_config(std::string_view text, const std::string& what) {
     if (run.contains("Labels") && run.at("Labels").is_object())
         for (const auto& [key, value] : run.at("Labels").items())
             if (value.is_string()) config.labels[key] = value.get<std::string>();
+    if (run.contains("StopSignal") && run.at("StopSignal").is_string())
+        config.stop_signal = run.at("StopSignal").get<std::string>();
+    if (run.contains("Healthcheck") && run.at("Healthcheck").is_object())
+        config.healthcheck = parse_healthcheck(run.at("Healthcheck"));
     return config;
 }
 

@@ -41,6 +41,17 @@ struct Manifest {
     std::vector<Descriptor> layers;
 };
 
+// The image's health check, as Docker stores it (config.Healthcheck): durations in nanoseconds,
+// 0 when unset (the runner's default applies).
+struct ImageHealthcheck {
+    std::vector<std::string> test; // ["CMD", args...], ["CMD-SHELL", line] or ["NONE"]
+    int64_t interval = 0;
+    int64_t timeout = 0;
+    int64_t start_period = 0;
+    int64_t start_interval = 0;
+    int retries = 0;
+};
+
 // What a container made from the image starts with (the config's "config"), and its layers.
 struct ImageConfig {
     std::string architecture;
@@ -54,6 +65,8 @@ struct ImageConfig {
     std::string user;
     std::vector<std::string> exposed_ports; // "80/tcp"
     std::map<std::string, std::string> labels;
+    std::optional<ImageHealthcheck> healthcheck;
+    std::string stop_signal;
     std::vector<std::string> diff_ids; // bottom layer first
 };
 
@@ -64,6 +77,11 @@ ImageConfig parse_config(std::string_view json, const std::string& what);
 
 std::string manifest_json(const Manifest& manifest);
 std::string descriptor_json(const Descriptor& descriptor);
+
+// The OCI architecture name of this machine ("amd64", "arm64").
+std::string host_architecture();
+// Now, as RFC 3339 in UTC with seconds ("2024-01-02T03:04:05Z").
+std::string now_rfc3339();
 
 bool is_manifest_type(std::string_view type);
 bool is_index_type(std::string_view type);

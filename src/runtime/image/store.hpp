@@ -100,6 +100,20 @@ class Store {
     // that skopeo (oci-archive:) and umoci read.
     void save(std::string_view reference, const std::filesystem::path& output) const;
 
+    // A directory in overlayfs form (a container's upper directory, or any tree) as a new layer:
+    // written as a tar blob (compressed with `compression`), stored, and unpacked from that
+    // blob like an imported one. The directory itself is left as it is.
+    LayerInfo create_layer(const std::filesystem::path& dir,
+                           Compression compression = Compression::gzip);
+    // Whether the layer's blob and its unpacked directory are both in the store (prune deletes
+    // what no image references).
+    bool has_layer(const LayerInfo& layer) const;
+    // An image of `layers` (bottom first, all in the store: imported or made by create_layer)
+    // and `config_json`, an OCI image config whose rootfs.diff_ids name those layers in order;
+    // tagged `name`. Throws ImageError naming what does not match.
+    ImportedImage commit(const std::vector<LayerInfo>& layers, const std::string& config_json,
+                         const Reference& name);
+
     // The image's unpacked layers, top layer first: overlayfs lowerdir order.
     std::vector<std::filesystem::path> lower_dirs(std::string_view reference) const;
 

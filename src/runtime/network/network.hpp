@@ -37,6 +37,8 @@ struct Subnet {
     Ipv4 gateway() const { return Ipv4{base.value + 1}; }
     bool contains(Ipv4 address) const;
     bool overlaps(const Subnet& other) const;
+    uint64_t size() const { return uint64_t{1} << (32 - prefix); } // addresses, .0 included
+    bool operator==(const Subnet&) const = default;
 };
 
 // One network as the plan records it.
