@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -26,7 +27,17 @@ void EventLoop::watch(int fd, uint32_t events, FdHandler handler) {
     if (found != watches_.end()) {
         found->second->removed = true;
         found->second = std::make_shared<Watch>(Watch{fd, std::move(handler)});
-        modify(fd, events);
+        epoll_event event{};
+        event.events = events;
+        event.data.fd = fd;
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event) == 0) return;
+        // The old fd was closed without unwatch and this is a new file with its number: the
+        // kernel dropped the old registration, so add this one.
+        if (errno != ENOENT) throw_errno("epoll_ctl(MOD)", "fd " + std::to_string(fd));
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+            watches_.erase(fd);
+            throw_errno("epoll_ctl(ADD)", "fd " + std::to_string(fd));
+        }
         return;
     }
     epoll_event event{};
@@ -81,9 +92,10 @@ void EventLoop::run() {
 void EventLoop::run_once(Clock::duration timeout) {
     auto now = Clock::now();
     if (!timers_.empty()) timeout = std::min(timeout, timers_.begin()->first - now);
-    int timeout_ms = static_cast<int>(
-        std::chrono::ceil<std::chrono::milliseconds>(std::max(timeout, Clock::duration(0)))
-            .count());
+    // Clamped: cast to int, a huge timeout would wrap to 0 (no wait) or a negative (forever).
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+        std::clamp(timeout, Clock::duration(0), Clock::duration(std::chrono::hours(24))));
+    const int timeout_ms = static_cast<int>(wait.count());
 
     epoll_event events[64];
     const int count = ::epoll_wait(epoll_.get(), events, 64, timeout_ms);
@@ -99,8 +111,12 @@ void EventLoop::run_once(Clock::duration timeout) {
     for (auto& [watch, fired] : ready)
         if (!watch->removed) watch->handler(fired);
 
+    // Timers that timer handlers add now wait for the next round, so one that re-arms itself
+    // with no delay cannot keep this round going forever.
     now = Clock::now();
-    while (!timers_.empty() && timers_.begin()->first <= now) {
+    const TimerId first_new = next_timer_;
+    while (!timers_.empty() && timers_.begin()->first <= now &&
+           timers_.begin()->second.first < first_new) {
         auto handler = std::move(timers_.begin()->second.second);
         timers_.erase(timers_.begin());
         handler();
