@@ -1,6 +1,93 @@
-#include <cstdio>
+// lcloud-agent: the supervisor where the containers live (the VM, or this host for the local
+// provider). See agent.hpp and protocol/protocol.hpp.
 
-int main() {
-    std::fputs("lcloud-agent: not built yet\n", stderr);
-    return 1;
+#include "agent/agent.hpp"
+#include "agent/protocol/protocol.hpp"
+#include "agent/server/attach.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fcntl.h>
+#include <iostream>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+// Detaches from the caller: a new session, stdio to the log file, and the caller returns at
+// once. Returns in the daemon only.
+void daemonize(const std::filesystem::path& log_file) {
+    if (const pid_t first = ::fork(); first != 0) {
+        if (first < 0) lcloud::throw_errno("fork", "lcloud-agent");
+        ::_exit(0);
+    }
+    ::setsid();
+    if (const pid_t second = ::fork(); second != 0) ::_exit(second < 0 ? 1 : 0);
+    std::filesystem::create_directories(log_file.parent_path());
+    const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ::dup2(null, 0);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::chdir("/");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"lcloud-agent: supervises the containers of one machine, serving the lcloud agent "
+                 "protocol (JSON lines)",
+                 "lcloud-agent"};
+    app.require_subcommand(1);
+    lcloud::agent::AgentOptions options;
+    std::string socket = "/run/lcloud/agent.sock";
+    bool daemon = false;
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "Log debug messages");
+
+    auto* serve = app.add_subcommand("serve", "Serve clients on a unix socket");
+    serve->add_option("--root", options.root, "Where images, containers and state live");
+    serve->add_option("--socket", socket, "The unix socket to listen on");
+    serve->add_flag("--daemon", daemon, "Detach; log to ROOT/agent.log");
+    serve->add_flag("--exit-when-empty", options.exit_when_empty,
+                    "Exit once no container and no client is left");
+    auto* stdio = app.add_subcommand("stdio", "Serve one client on stdin and stdout");
+    stdio->add_option("--root", options.root, "Where images, containers and state live");
+    auto* attach = app.add_subcommand(
+        "attach", "Connect stdin and stdout to a serving agent (for an SSH exec channel)");
+    attach->add_option("--socket", socket, "The agent's unix socket");
+    app.add_subcommand("version", "Print the version and the protocol");
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (app.got_subcommand("version")) {
+            std::cout << "lcloud-agent " << LCLOUD_VERSION << " (protocol "
+                      << lcloud::agent::protocol_version << ")\n";
+            return 0;
+        }
+        if (attach->parsed()) return lcloud::agent::attach_stdio(socket);
+        if (const char* durable = std::getenv("LCLOUD_AGENT_NO_FSYNC"); durable && *durable)
+            options.durable_images = false;
+        // stdout carries the protocol in stdio mode: logs go to stderr.
+        spdlog::set_default_logger(spdlog::stderr_logger_st("agent"));
+        spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+        if (serve->parsed()) {
+            if (daemon) daemonize(options.root / "agent.log");
+            lcloud::agent::Agent agent(options);
+            agent.listen(socket);
+            spdlog::info("agent: pid {} serving {} on {}", ::getpid(), options.root.string(),
+                         socket);
+            agent.run();
+            return 0;
+        }
+        lcloud::agent::Agent agent(options);
+        agent.serve_stdio(STDIN_FILENO, STDOUT_FILENO);
+        agent.run();
+        return 0;
+    } catch (const std::exception& error) {
+        std::cerr << "lcloud-agent: error: " << error.what() << '\n';
+        return 1;
+    }
 }

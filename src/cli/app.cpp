@@ -82,6 +82,7 @@ void Context::run_selected(const CLI::App& app) const {
     for (const CLI::App* command : app.get_subcommands()) {
         spdlog::debug("lcloud {} (pid {})", command->get_name(), getpid());
         if (const auto action = actions_.find(command); action != actions_.end()) action->second();
+        run_selected(*command); // "image import" and the like
     }
 }
 
@@ -113,7 +114,8 @@ int run(int argc, char** argv) {
     app.add_flag("--no-color", options.no_color, "Never color the output");
 
     for (const CommandAdder add :
-         {add_init_command, add_validate_command, add_config_command, add_version_command})
+         {add_init_command, add_validate_command, add_config_command, add_version_command,
+          add_up_command, add_container_commands, add_image_command})
         add(app, context);
 
     try {
@@ -145,6 +147,8 @@ int run(int argc, char** argv) {
         print_error(context,
                     fmt::format("the project file has {} error{}", errors, errors == 1 ? "" : "s"));
         return 1;
+    } catch (const ExitStatus& status) {
+        return status.exit_code();
     } catch (const Error& error) {
         print_error(context, error.what());
         return error.exit_code();

@@ -50,12 +50,25 @@ class Context {
     std::map<const CLI::App*, std::function<void()>> actions_;
 };
 
+// A command's own exit status to pass on (exec's program exited 3): no message of ours.
+class ExitStatus : public Error {
+  public:
+    explicit ExitStatus(int code) : Error(""), code_(code) {}
+    int exit_code() const override { return code_; }
+
+  private:
+    int code_;
+};
+
 using CommandAdder = void (*)(CLI::App& app, Context& context);
 
 void add_init_command(CLI::App& app, Context& context);
 void add_validate_command(CLI::App& app, Context& context);
 void add_config_command(CLI::App& app, Context& context);
 void add_version_command(CLI::App& app, Context& context);
+void add_up_command(CLI::App& app, Context& context);
+void add_container_commands(CLI::App& app, Context& context);
+void add_image_command(CLI::App& app, Context& context);
 
 // Parses the command line and runs the command. Returns the exit code: 0 success, 1 failure,
 // 2 usage error. Errors are caught here, once, and printed as one clear line.

@@ -287,6 +287,7 @@ Project parse_project(std::string_view text, const fs::path& file, const Variabl
                                          *provider));
         } else if (item.key == "vm") {
             read_vm(reader, item, project.vm);
+            project.vm_given = true;
         } else if (item.key == "shared_folders") {
             read_shared_folders(reader, item, project.dir, project.shared_folders);
         } else if (item.key == "containers") {

@@ -121,6 +121,7 @@ struct Project {
     std::string name;
     Provider provider = Provider::libvirt;
     Vm vm;
+    bool vm_given = false; // the file has a vm section (which provider local ignores)
     std::vector<SharedFolder> shared_folders;
     std::vector<Container> containers; // in file order
 

@@ -1,0 +1,222 @@
+#include "agent/agent.hpp"
+
+#include "agent/ports/port_forwarder.hpp"
+#include "agent/protocol/protocol.hpp"
+#include "agent/server/session.hpp"
+#include "agent/server/streams.hpp"
+#include "runtime/image/store.hpp"
+#include "runtime/network/network.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace lcloud::agent {
+
+namespace fs = std::filesystem;
+namespace image = runtime::image;
+
+namespace {
+
+nlohmann::json image_summary_json(const image::ImageSummary& summary) {
+    return {{"reference", summary.reference.str()},
+            {"id", summary.id},
+            {"created", summary.created},
+            {"size", summary.size}};
+}
+
+std::string required(const nlohmann::json& params, const char* key, const std::string& method) {
+    const auto found = params.find(key);
+    if (found == params.end() || !found->is_string() || found->get<std::string>().empty())
+        throw AgentError("protocol", fmt::format("{} needs \"{}\"", method, key));
+    return found->get<std::string>();
+}
+
+} // namespace
+
+nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& method,
+                             const nlohmann::json& params) {
+    Supervisor& supervisor = *supervisor_;
+    // Images.
+    if (method == "image.list") {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& summary : images_->list())
+            out.push_back(image_summary_json(summary));
+        return out;
+    }
+    if (method == "image.inspect") {
+        const auto details = images_->inspect(required(params, "name", method));
+        nlohmann::json references = nlohmann::json::array();
+        for (const auto& reference : details.references)
+            references.push_back(reference.str());
+        return {{"id", details.id},
+                {"references", references},
+                {"layers", details.layers.size()},
+                {"env", details.config.env},
+                {"cmd", details.config.cmd.value_or(std::vector<std::string>{})},
+                {"entrypoint", details.config.entrypoint.value_or(std::vector<std::string>{})},
+                {"working_dir", details.config.working_dir},
+                {"user", details.config.user},
+                {"exposed_ports", details.config.exposed_ports},
+                {"labels", details.config.labels}};
+    }
+    if (method == "image.import") {
+        const fs::path path = required(params, "path", method);
+        nlohmann::json out = nlohmann::json::array();
+        if (params.contains("rootfs")) {
+            const auto imported = images_->import_rootfs(
+                path, image::parse_reference(params.at("rootfs").get<std::string>()));
+            out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
+            return out;
+        }
+        std::optional<image::Reference> name;
+        if (params.contains("name"))
+            name = image::parse_reference(params.at("name").get<std::string>());
+        for (const auto& imported : images_->import_archive(path, name))
+            out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
+        return out;
+    }
+    if (method == "image.tag") {
+        images_->tag(required(params, "source", method),
+                     image::parse_reference(required(params, "target", method)));
+        return nlohmann::json::object();
+    }
+    if (method == "image.rm") {
+        const auto result =
+            images_->remove(required(params, "name", method), [this](std::string_view image_id) {
+                for (const auto& status : supervisor_->list())
+                    if (status.image_id == image_id) return true;
+                return false;
+            });
+        nlohmann::json untagged = nlohmann::json::array();
+        for (const auto& reference : result.untagged)
+            untagged.push_back(reference.str());
+        return {{"untagged", untagged}, {"deleted", result.deleted}};
+    }
+    if (method == "image.prune") {
+        const auto result = images_->prune();
+        return {{"deleted", result.deleted}, {"bytes_freed", result.bytes_freed}};
+    }
+    if (method == "image.save") {
+        images_->save(required(params, "name", method), required(params, "output", method));
+        return nlohmann::json::object();
+    }
+    // Containers.
+    if (method == "container.create")
+        return supervisor.create(params.at("spec").get<ContainerSpec>());
+    if (method == "container.start") {
+        supervisor.start(required(params, "id", method));
+        return supervisor.status(params.at("id").get<std::string>());
+    }
+    if (method == "container.stop" || method == "container.rm") {
+        const std::string container = required(params, "id", method);
+        // The session may have left by the time the container has stopped.
+        auto done = [this, &session, id, container, method] {
+            if (!sessions_.count(&session)) return;
+            nlohmann::json result = {{"id", container}};
+            if (method == "container.stop") result = supervisor_->status(container);
+            session.respond(id, result);
+            check_idle();
+        };
+        if (method == "container.stop")
+            supervisor.stop(container, done);
+        else
+            supervisor.remove(container, done);
+        return nullptr;
+    }
+    if (method == "container.list") return supervisor.list(params.value("environment", ""));
+    if (method == "container.inspect") return supervisor.status(required(params, "id", method));
+    if (method == "container.logs") {
+        const std::string container = required(params, "id", method);
+        start_log_stream(session, id, supervisor, loop_, container,
+                         params.value("tail", int64_t{-1}), params.value("follow", false));
+        return nullptr;
+    }
+    if (method == "container.exec") {
+        start_exec(session, id, supervisor, loop_, required(params, "id", method), params);
+        return nullptr;
+    }
+    if (method == "events.subscribe") {
+        start_event_stream(session, id, supervisor, params.value("environment", ""));
+        return nullptr;
+    }
+    // Networks, volumes, ports, environments.
+    if (method == "network.list") {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& network : networks_->list())
+            out.push_back({{"name", network.name},
+                           {"bridge", network.bridge},
+                           {"subnet", network.subnet.to_string()}});
+        return out;
+    }
+    if (method == "network.ensure") {
+        const auto network = networks_->ensure(required(params, "name", method));
+        return {{"name", network.name},
+                {"bridge", network.bridge},
+                {"subnet", network.subnet.to_string()}};
+    }
+    if (method == "ports.check") {
+        std::vector<Forward> forwards;
+        for (const auto& port : params.at("ports"))
+            forwards.push_back(Forward{
+                port.value("protocol", "tcp") == "udp" ? Protocol::udp : Protocol::tcp,
+                port.value("host_ip", "127.0.0.1"), port.at("host_port").get<uint16_t>(), "", 0});
+        return {{"unavailable", unavailable_ports(forwards)}};
+    }
+    if (method == "volume.list") {
+        nlohmann::json out = nlohmann::json::array();
+        if (fs::exists(supervisor.paths().volumes()))
+            for (const auto& entry : fs::directory_iterator(supervisor.paths().volumes()))
+                out.push_back(entry.path().filename().string());
+        return out;
+    }
+    if (method == "environment.destroy")
+        return destroy_environment(session, id, required(params, "environment", method));
+    if (method == "agent.shutdown") {
+        loop_.stop();
+        return nlohmann::json::object();
+    }
+    throw AgentError("unknown_method", fmt::format("this agent (protocol {}) has no method \"{}\"",
+                                                   protocol_version, method));
+}
+
+// Removes every container of the environment, then its network and named volumes, and answers
+// with what went.
+nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const std::string& env) {
+    auto removed =
+        std::make_shared<nlohmann::json>(nlohmann::json{{"containers", nlohmann::json::array()},
+                                                        {"networks", nlohmann::json::array()},
+                                                        {"volumes", nlohmann::json::array()}});
+    auto finish = [this, &session, id, env, removed] {
+        for (const auto& network : networks_->list())
+            if (network.name == env) {
+                networks_->remove(network.name);
+                (*removed)["networks"].push_back(network.name);
+            }
+        const fs::path volumes = supervisor_->paths().volumes();
+        if (fs::exists(volumes))
+            for (const auto& entry : fs::directory_iterator(volumes)) {
+                const std::string name = entry.path().filename().string();
+                if (name.rfind(env + "_", 0) != 0) continue;
+                std::error_code ignored;
+                fs::remove_all(entry.path(), ignored);
+                (*removed)["volumes"].push_back(name);
+            }
+        if (sessions_.count(&session)) session.respond(id, *removed);
+        check_idle();
+    };
+    const auto containers = supervisor_->list(env);
+    if (containers.empty()) {
+        finish();
+        return nullptr;
+    }
+    auto left = std::make_shared<size_t>(containers.size());
+    for (const auto& status : containers) {
+        (*removed)["containers"].push_back(status.spec.id);
+        supervisor_->remove(status.spec.id, [left, finish] {
+            if (--*left == 0) finish();
+        });
+    }
+    return nullptr;
+}
+
+} // namespace lcloud::agent

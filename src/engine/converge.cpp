@@ -1,0 +1,173 @@
+#include "engine/converge.hpp"
+
+#include "common/error.hpp"
+
+#include <fmt/format.h>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace lcloud::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string image_id(agent::AgentClient& agent, const PlannedContainer& planned,
+                     std::map<std::string, std::string>& cache) {
+    const std::string& image = planned.spec.image;
+    if (auto found = cache.find(image); found != cache.end()) return found->second;
+    try {
+        const auto details = agent.call("image.inspect", {{"name", image}});
+        return cache[image] = details.at("id").get<std::string>();
+    } catch (const agent::AgentError& error) {
+        throw Error(fmt::format("container {}: image {} is not in the image store ({}); import "
+                                "it with 'lcloud image import', or build it",
+                                planned.spec.service, image, error.what()));
+    }
+}
+
+// Waits until `dependency` meets `condition` for every container of that service.
+void wait_for(agent::AgentClient& agent, const std::string& environment,
+              const project::Dependency& dependency, const std::string& waiter,
+              std::chrono::seconds timeout, const Progress& progress) {
+    if (dependency.condition == project::DependencyCondition::started) return;
+    const bool healthy = dependency.condition == project::DependencyCondition::healthy;
+    progress(fmt::format("waiting for {} to be {} (for {})", dependency.name,
+                         healthy ? "healthy" : "completed", waiter));
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        bool all = true, any = false;
+        for (const auto& status : environment_containers(agent, environment)) {
+            if (status.spec.service != dependency.name) continue;
+            any = true;
+            if (healthy) {
+                if (status.health == "unhealthy")
+                    throw Error(fmt::format("{} is unhealthy, and {} waits for it to be healthy; "
+                                            "see 'lcloud logs {}'",
+                                            status.spec.id, waiter, dependency.name));
+                all = all && status.state == "running" && status.health == "healthy";
+            } else {
+                if (status.state == "exited" && status.exit_code.value_or(1) != 0)
+                    throw Error(fmt::format("{} exited with code {}, and {} waits for it to "
+                                            "complete successfully",
+                                            status.spec.id, status.exit_code.value_or(-1), waiter));
+                all = all && status.state == "exited";
+            }
+        }
+        if (any && all) return;
+        if (Clock::now() > deadline)
+            throw Error(fmt::format("{} did not become {} within {} s, and {} waits for it; see "
+                                    "'lcloud ps' and 'lcloud logs {}'",
+                                    dependency.name, healthy ? "healthy" : "completed",
+                                    timeout.count(), waiter, dependency.name));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+} // namespace
+
+std::vector<agent::ContainerStatus> environment_containers(agent::AgentClient& agent,
+                                                           const std::string& environment) {
+    return agent.call("container.list", {{"environment", environment}})
+        .get<std::vector<agent::ContainerStatus>>();
+}
+
+UpResult up(agent::AgentClient& agent, const project::Project& project, const UpOptions& options,
+            const Progress& progress) {
+    const std::string environment = environment_name(project);
+    const auto full_plan = plan_containers(project);
+    const auto plan = select_services(full_plan, options.services);
+    std::map<std::string, agent::ContainerStatus> existing;
+    for (auto& status : environment_containers(agent, environment))
+        existing[status.spec.id] = std::move(status);
+
+    // Hashes first: they need every image, and a missing one must stop us before anything moves.
+    std::map<std::string, std::string> images;
+    std::vector<agent::ContainerSpec> specs;
+    for (const auto& planned : plan) {
+        agent::ContainerSpec spec = planned.spec;
+        spec.config_hash = config_hash(spec, image_id(agent, planned, images));
+        specs.push_back(std::move(spec));
+    }
+    // Host ports that something else holds, before anything starts.
+    nlohmann::json wanted_ports = nlohmann::json::array();
+    for (const auto& spec : specs) {
+        // An existing container's ports are held by the agent for it, running or not.
+        if (existing.count(spec.id)) continue;
+        for (const auto& port : spec.ports)
+            if (port.host_port != 0)
+                wanted_ports.push_back({{"protocol", port.protocol},
+                                        {"host_ip", port.host_ip},
+                                        {"host_port", port.host_port}});
+    }
+    if (!wanted_ports.empty()) {
+        const auto taken = agent.call("ports.check", {{"ports", wanted_ports}}).at("unavailable");
+        if (!taken.empty()) {
+            std::string list;
+            for (const auto& line : taken)
+                list += (list.empty() ? "" : "; ") + line.get<std::string>();
+            throw Error(fmt::format("{}: change the host port in {} or stop what holds it", list,
+                                    project.file.filename().string()));
+        }
+    }
+
+    UpResult result;
+    for (size_t i = 0; i < plan.size(); ++i) {
+        const auto& spec = specs[i];
+        for (const auto& dependency : plan[i].depends_on)
+            wait_for(agent, environment, dependency, spec.service, options.health_timeout,
+                     progress);
+        const auto found = existing.find(spec.id);
+        if (found != existing.end() && found->second.spec.config_hash == spec.config_hash) {
+            const auto& state = found->second.state;
+            if (state == "running" || state == "restarting") {
+                result.unchanged.push_back(spec.id);
+                continue;
+            }
+            progress(fmt::format("starting {}", spec.id));
+            agent.call("container.start", {{"id", spec.id}});
+            result.started.push_back(spec.id);
+            continue;
+        }
+        if (found != existing.end()) {
+            progress(fmt::format("recreating {} (its configuration changed)", spec.id));
+            agent.call("container.rm", {{"id", spec.id}});
+            result.recreated.push_back(spec.id);
+        } else {
+            progress(fmt::format("creating {}", spec.id));
+            result.created.push_back(spec.id);
+        }
+        agent.call("container.create", {{"spec", spec}});
+    }
+    if (options.services.empty()) {
+        std::set<std::string> planned;
+        for (const auto& spec : specs)
+            planned.insert(spec.id);
+        for (const auto& [id, status] : existing) {
+            if (planned.count(id)) continue;
+            progress(fmt::format("removing {}: it is no longer in {}", id,
+                                 project.file.filename().string()));
+            agent.call("container.rm", {{"id", id}});
+            result.removed.push_back(id);
+        }
+    }
+    result.containers = environment_containers(agent, environment);
+    return result;
+}
+
+nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment) {
+    return agent.call("environment.destroy", {{"environment", environment}});
+}
+
+std::vector<std::string> halt(agent::AgentClient& agent, const std::string& environment) {
+    std::vector<std::string> stopped;
+    for (const auto& status : environment_containers(agent, environment)) {
+        if (status.state != "running" && status.state != "restarting") continue;
+        agent.call("container.stop", {{"id", status.spec.id}});
+        stopped.push_back(status.spec.id);
+    }
+    return stopped;
+}
+
+} // namespace lcloud::engine

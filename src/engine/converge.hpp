@@ -1,0 +1,44 @@
+#pragma once
+
+// `up`: bring the agent's containers of one environment to what the project says, touching
+// only what differs.
+
+#include "agent/protocol/client.hpp"
+#include "engine/plan.hpp"
+#include "project/model.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lcloud::engine {
+
+using Progress = std::function<void(const std::string& line)>;
+
+struct UpOptions {
+    std::vector<std::string> services; // empty: all
+    std::chrono::seconds health_timeout{180};
+};
+
+struct UpResult {
+    std::vector<std::string> created, recreated, started, unchanged, removed;
+    std::vector<agent::ContainerStatus> containers; // the environment afterwards
+    bool changed() const {
+        return !created.empty() || !recreated.empty() || !started.empty() || !removed.empty();
+    }
+};
+
+UpResult up(agent::AgentClient& agent, const project::Project& project, const UpOptions& options,
+            const Progress& progress);
+
+// The environment's containers, in plan order where known.
+std::vector<agent::ContainerStatus> environment_containers(agent::AgentClient& agent,
+                                                           const std::string& environment);
+
+// What `destroy` removed, as the agent says.
+nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment);
+// Stops every container of the environment; returns their ids.
+std::vector<std::string> halt(agent::AgentClient& agent, const std::string& environment);
+
+} // namespace lcloud::engine

@@ -1,0 +1,180 @@
+#include "engine/plan.hpp"
+
+#include "common/error.hpp"
+#include "runtime/image/sha256.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace lcloud::engine {
+
+namespace {
+
+std::string sanitize(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '-';
+    }
+    return out.empty() ? "project" : out;
+}
+
+std::vector<std::string> health_test(const project::HealthCheck& check) {
+    return check.test;
+}
+
+int64_t millis(Duration duration) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+}
+
+agent::ContainerSpec make_spec(const project::Project& project, const std::string& env,
+                               const project::Container& container, int replica) {
+    agent::ContainerSpec spec;
+    spec.environment = env;
+    spec.service = container.name;
+    spec.replica = container.replicas > 1 ? replica : 0;
+    spec.id = spec.replica ? fmt::format("{}.{}-{}", env, container.name, replica)
+                           : fmt::format("{}.{}", env, container.name);
+    spec.image = container.image;
+    spec.entrypoint = container.entrypoint;
+    spec.command = container.command;
+    spec.env = container.environment;
+    spec.working_dir = container.working_dir;
+    spec.user = container.user;
+    spec.hostname = container.hostname;
+    spec.network = env;
+    spec.aliases = {container.name};
+    if (spec.replica) spec.aliases.push_back(fmt::format("{}-{}", container.name, replica));
+    for (const auto& port : container.ports) {
+        const int count = port.container_end - port.container_start + 1;
+        for (int i = 0; i < count; ++i)
+            spec.ports.push_back(agent::PortSpec{
+                port.protocol == project::Protocol::udp ? "udp" : "tcp", port.host_ip,
+                static_cast<uint16_t>(port.host_start ? port.host_start + i : 0),
+                static_cast<uint16_t>(port.container_start + i)});
+    }
+    int anonymous = 0;
+    for (const auto& volume : container.volumes) {
+        agent::MountSpec mount;
+        mount.target = volume.target;
+        mount.read_only = volume.read_only;
+        switch (volume.type) {
+        case project::VolumeType::bind:
+            mount.type = "bind";
+            mount.source = volume.source;
+            break;
+        case project::VolumeType::volume:
+            mount.type = "volume";
+            // Named volumes belong to the environment, which destroy removes whole.
+            mount.source =
+                volume.source.empty()
+                    ? fmt::format("{}_{}-anon{}", env,
+                                  spec.replica ? fmt::format("{}-{}", container.name, replica)
+                                               : container.name,
+                                  ++anonymous)
+                    : fmt::format("{}_{}", env, volume.source);
+            break;
+        case project::VolumeType::tmpfs:
+            mount.type = "tmpfs";
+            break;
+        }
+        spec.mounts.push_back(mount);
+    }
+    switch (container.restart.kind) {
+    case project::RestartKind::no:
+        spec.restart = "no";
+        break;
+    case project::RestartKind::always:
+        spec.restart = "always";
+        break;
+    case project::RestartKind::on_failure:
+        spec.restart = "on-failure";
+        break;
+    case project::RestartKind::unless_stopped:
+        spec.restart = "unless-stopped";
+        break;
+    }
+    spec.max_retries = container.restart.max_retries;
+    if (container.healthcheck)
+        spec.health = agent::HealthSpec{
+            health_test(*container.healthcheck), millis(container.healthcheck->interval),
+            millis(container.healthcheck->timeout), millis(container.healthcheck->start_period),
+            container.healthcheck->retries};
+    spec.memory_bytes = container.memory_bytes;
+    spec.cpus = container.cpus;
+    spec.stop_grace_ms = millis(container.stop_grace_period);
+    spec.labels = container.labels;
+    (void)project;
+    return spec;
+}
+
+} // namespace
+
+std::string environment_name(const project::Project& project) {
+    const std::string digest = runtime::image::sha256_digest(project.dir.string()).substr(7);
+    return fmt::format("{}-{}", sanitize(project.name), digest.substr(0, 6));
+}
+
+std::vector<PlannedContainer> plan_containers(const project::Project& project) {
+    const std::string env = environment_name(project);
+    std::map<std::string, const project::Container*> by_name;
+    for (const auto& container : project.containers)
+        by_name[container.name] = &container;
+    std::vector<const project::Container*> order;
+    std::set<std::string> done, visiting;
+    std::function<void(const project::Container&)> visit = [&](const project::Container& c) {
+        if (done.count(c.name)) return;
+        if (!visiting.insert(c.name).second)
+            throw Error(fmt::format("containers depend on each other in a cycle through '{}'; "
+                                    "remove one of the depends_on",
+                                    c.name));
+        for (const auto& dependency : c.depends_on)
+            if (const auto found = by_name.find(dependency.name); found != by_name.end())
+                visit(*found->second);
+        visiting.erase(c.name);
+        done.insert(c.name);
+        order.push_back(&c);
+    };
+    for (const auto& container : project.containers)
+        visit(container);
+    std::vector<PlannedContainer> plan;
+    for (const auto* container : order)
+        for (int replica = 1; replica <= std::max(1, container->replicas); ++replica)
+            plan.push_back({make_spec(project, env, *container, replica), container->depends_on});
+    return plan;
+}
+
+std::vector<PlannedContainer> select_services(const std::vector<PlannedContainer>& plan,
+                                              const std::vector<std::string>& services) {
+    if (services.empty()) return plan;
+    std::set<std::string> wanted;
+    std::function<void(const std::string&)> add = [&](const std::string& name) {
+        if (!wanted.insert(name).second) return;
+        for (const auto& planned : plan)
+            if (planned.spec.service == name)
+                for (const auto& dependency : planned.depends_on)
+                    add(dependency.name);
+    };
+    for (const auto& name : services) {
+        const bool known = std::any_of(plan.begin(), plan.end(),
+                                       [&](const auto& p) { return p.spec.service == name; });
+        if (!known) throw UsageError(fmt::format("no container '{}' in the project", name));
+        add(name);
+    }
+    std::vector<PlannedContainer> out;
+    for (const auto& planned : plan)
+        if (wanted.count(planned.spec.service)) out.push_back(planned);
+    return out;
+}
+
+std::string config_hash(const agent::ContainerSpec& spec, const std::string& image_id) {
+    agent::ContainerSpec copy = spec;
+    copy.config_hash.clear();
+    return runtime::image::sha256_digest(nlohmann::json(copy).dump() + "\n" + image_id);
+}
+
+} // namespace lcloud::engine

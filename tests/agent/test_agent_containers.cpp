@@ -1,0 +1,192 @@
+// lcloud-agent as the engine uses it: real containers on a real network, names, ports,
+// restarts, health, logs and clean removal.
+#include "agent_fixture.hpp"
+#include "net_client.hpp"
+
+#include <fstream>
+#include <sys/timerfd.h>
+
+using namespace lcloud;
+using namespace lcloud::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string http_get(const std::string& path = "/") {
+    return "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
+}
+
+// A busybox httpd serving `text` at / on port 80.
+std::vector<std::string> web_server(const std::string& text) {
+    return {"/bin/sh", "-c",
+            "mkdir -p /www && echo '" + text +
+                "' > /www/index.html && exec httpd -f -p 80 -h /www"};
+}
+
+} // namespace
+
+TEST_CASE("agent: two containers talk by name, and replicas resolve to each and to all") {
+    AgentFixture agent;
+    agent.create(agent.spec("web", web_server("hello from web")));
+    for (int replica : {1, 2}) {
+        auto node = agent.spec("node", {"sleep", "300"});
+        node.id = agent.environment + ".node-" + std::to_string(replica);
+        node.replica = replica;
+        node.aliases = {"node", "node-" + std::to_string(replica)};
+        agent.create(node);
+    }
+    const auto node1 = agent.status(agent.environment + ".node-1");
+    const auto node2 = agent.status(agent.environment + ".node-2");
+    REQUIRE(node1.state == "running");
+    CHECK(node1.address != node2.address);
+
+    const auto all = agent.exec(agent.environment + ".web", {"nslookup", "node"});
+    CHECK(all.exit_code == 0);
+    CHECK(all.out.find(node1.address) != std::string::npos);
+    CHECK(all.out.find(node2.address) != std::string::npos);
+    const auto one = agent.exec(agent.environment + ".web", {"nslookup", "node-2"});
+    CHECK(one.out.find(node2.address) != std::string::npos);
+    CHECK(one.out.find(node1.address) == std::string::npos);
+
+    const auto fetched = agent.exec(agent.environment + ".node-1", {"wget", "-qO-", "http://web/"});
+    CHECK(fetched.exit_code == 0);
+    CHECK(fetched.out == "hello from web\n");
+    CHECK(agent.exec(agent.environment + ".web", {"cat", "/etc/hostname"}).out == "web\n");
+}
+
+TEST_CASE("agent: published TCP and UDP ports answer on the host") {
+    AgentFixture agent;
+    const uint16_t tcp_port = free_port(SOCK_STREAM);
+    const uint16_t udp_port = free_port(SOCK_DGRAM);
+    auto web = agent.spec("web", web_server("published"));
+    web.ports = {{"tcp", "127.0.0.1", tcp_port, 80}};
+    agent.create(web);
+    auto echo = agent.spec("echo", {"/bin/udp-echo", "5000"});
+    echo.ports = {{"udp", "127.0.0.1", udp_port, 5000}};
+    agent.create(echo);
+
+    std::optional<std::string> answer;
+    CHECK(agent.eventually(
+        [&] { return (answer = tcp_exchange(tcp_port, http_get())).has_value(); }));
+    REQUIRE(answer);
+    CHECK(answer->find("200 OK") != std::string::npos);
+    CHECK(answer->find("published") != std::string::npos);
+    std::optional<std::string> echoed;
+    CHECK(agent.eventually([&] { return (echoed = udp_exchange(udp_port, "ping")).has_value(); }));
+    CHECK(echoed.value_or("") == "ping");
+
+    // The port is reported, and a second claim on it is refused before anything starts.
+    CHECK(agent.status(web.id).ports.at(0).host_port == tcp_port);
+    const auto check = agent.client->call(
+        "ports.check",
+        {{"ports", {{{"protocol", "tcp"}, {"host_ip", "127.0.0.1"}, {"host_port", tcp_port}}}}});
+    REQUIRE(check.at("unavailable").size() == 1);
+    CHECK(check.at("unavailable")[0].get<std::string>().find(std::to_string(tcp_port)) !=
+          std::string::npos);
+}
+
+TEST_CASE("agent: a crashed process restarts under its policy; logs -f follows the restarts") {
+    AgentFixture agent;
+    auto crash = agent.spec("crash", {"/bin/sh", "-c", "echo run $$; sleep 0.2; exit 3"});
+    crash.restart = "on-failure";
+    crash.max_retries = 2;
+    agent.create(crash);
+    CHECK(agent.eventually(
+        [&] {
+            const auto status = agent.status(crash.id);
+            return status.state == "exited" && status.restarts == 2;
+        },
+        15s));
+    const auto status = agent.status(crash.id);
+    CHECK(status.exit_code == 3);
+    std::vector<std::string> lines;
+    agent.client->call_streaming("container.logs", {{"id", crash.id}, {"follow", false}},
+                                 [&](const nlohmann::json& message) {
+                                     lines.push_back(message.at("entry").value("log", ""));
+                                 });
+    CHECK(lines.size() == 3);
+    for (const auto& line : lines)
+        CHECK(line.rfind("run ", 0) == 0);
+
+    // logs -f keeps following across restarts, until cancelled.
+    auto always = agent.spec("always", {"/bin/sh", "-c", "echo up; sleep 0.1; exit 0"});
+    always.restart = "always";
+    agent.create(always);
+    Fd watchdog(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+    itimerspec in_15s{};
+    in_15s.it_value.tv_sec = 15;
+    ::timerfd_settime(watchdog.get(), 0, &in_15s, nullptr);
+    int seen = 0;
+    agent.client->call_streaming(
+        "container.logs", {{"id", always.id}, {"follow", true}},
+        [&](const nlohmann::json& message) {
+            if (message.at("entry").value("log", "") == "up\n" && ++seen == 4)
+                agent.client->cancel(agent.client->current_request());
+        },
+        {watchdog.get()}, [](int) { FAIL("logs -f saw no restarts in 15 s"); });
+    CHECK(seen >= 4);
+    CHECK(agent.status(always.id).restarts >= 3);
+    auto never = agent.spec("never", {"/bin/sh", "-c", "exit 5"});
+    agent.create(never);
+    CHECK(agent.eventually([&] { return agent.status(never.id).state == "exited"; }));
+    std::this_thread::sleep_for(300ms);
+    CHECK(agent.status(never.id).restarts == 0);
+    CHECK(agent.status(never.id).exit_code == 5);
+}
+
+TEST_CASE("agent: health goes from starting to healthy, and to unhealthy") {
+    AgentFixture agent;
+    auto slow = agent.spec("slow", {"/bin/sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 300"});
+    slow.health = agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 200, 1000, 0, 2};
+    CHECK(agent.create(slow).health == "starting");
+    CHECK(agent.eventually([&] { return agent.status(slow.id).health == "healthy"; }));
+    agent.exec(slow.id, {"rm", "/tmp/ready"});
+    CHECK(agent.eventually([&] { return agent.status(slow.id).health == "unhealthy"; }));
+}
+
+TEST_CASE("agent: stop is graceful, then forced after the grace period") {
+    AgentFixture agent;
+    auto polite = agent.spec("polite", {"sleep", "300"}); // pid 1 ignores SIGTERM by default
+    polite.stop_grace_ms = 500;
+    agent.create(polite);
+    const auto started = std::chrono::steady_clock::now();
+    const auto stopped = agent.client->call("container.stop", {{"id", polite.id}});
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(stopped.at("state") == "stopped");
+    CHECK(took >= 450ms);
+    CHECK(took < 5s);
+    // A stopped container is not restarted, and starts again on request.
+    agent.client->call("container.start", {{"id", polite.id}});
+    CHECK(agent.status(polite.id).state == "running");
+}
+
+TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or process") {
+    AgentFixture agent;
+    auto web = agent.spec("web", web_server("x"));
+    web.ports = {{"tcp", "127.0.0.1", free_port(), 80}};
+    web.mounts = {{"volume", agent.environment + "_data", "/data", false}};
+    const auto status = agent.create(web);
+    const int pid = status.pid;
+    REQUIRE(pid > 0);
+    const auto network = agent.client->call("network.list")[0];
+    const std::string bridge = network.at("bridge");
+    REQUIRE(run_command("ip link show " + bridge).exit_code == 0);
+    CHECK(std::filesystem::exists(agent.root() / "volumes" / (agent.environment + "_data")));
+
+    const auto removed =
+        agent.client->call("environment.destroy", {{"environment", agent.environment}});
+    CHECK(removed.at("containers").size() == 1);
+    CHECK(removed.at("networks").size() == 1);
+    CHECK(removed.at("volumes").size() == 1);
+    CHECK(::kill(pid, 0) != 0);
+    CHECK(run_command("ip link show " + bridge).exit_code != 0);
+    CHECK(run_command("ip -o link show | grep -c lcv", true).output.find(bridge) ==
+          std::string::npos);
+    std::ifstream mounts("/proc/self/mountinfo");
+    const std::string mountinfo(std::istreambuf_iterator<char>(mounts), {});
+    CHECK(mountinfo.find(agent.root().string()) == std::string::npos);
+    CHECK(run_command("nft list ruleset | grep -c " + bridge, true).output == "0\n");
+    CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/lcloud-agent/" + web.id));
+    CHECK_FALSE(std::filesystem::exists(agent.root() / "volumes" / (agent.environment + "_data")));
+    CHECK(agent.client->call("container.list").empty());
+}

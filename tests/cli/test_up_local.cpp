@@ -1,0 +1,133 @@
+// `lcloud up` and friends for a provider-local project, as a user runs them: the real lcloud,
+// lcloud-agent and runtime, on this host.
+#include "agent/agent_fixture.hpp"
+#include "agent/net_client.hpp"
+
+#include "support/busybox_image.hpp"
+#include "support/run_command.hpp"
+#include "support/temp_dir.hpp"
+#include <thread>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <fstream>
+
+using namespace lcloud;
+using namespace lcloud::test;
+
+namespace {
+
+const char* const project_text = R"(name: {name}
+provider: local
+vm:
+  cpus: 1
+containers:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 3600"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 200ms
+      retries: 2
+      start_period: 3s
+    stop_grace_period: 1s
+  web:
+    image: busybox:test
+    command: ["sh", "-c", "echo web up; mkdir -p /www; echo hello > /www/index.html; exec httpd -f -p 80 -h /www"]
+    ports: ["{port}:80"]
+    depends_on:
+      db: {{condition: healthy}}
+    stop_grace_period: 1s
+  node:
+    image: busybox:test
+    command: ["sleep", "3600"]
+    replicas: 2
+    stop_grace_period: 1s
+)";
+
+// A project directory and an lcloud whose agent lives under the test's own directory.
+struct LocalProject {
+    TempDir dir;
+    uint16_t port = free_port();
+    std::string prefix;
+
+    explicit LocalProject(const std::string& name) {
+        prefix = fmt::format("LCLOUD_AGENT_ROOT={0}/agent LCLOUD_AGENT_SOCKET={0}/agent.sock "
+                             "LCLOUD_AGENT_NO_FSYNC=1 ",
+                             dir.path().string());
+        write(name, port);
+    }
+    ~LocalProject() {
+        run("destroy");
+        // The agent leaves once it has nothing to supervise.
+        for (int i = 0; i < 100 && std::filesystem::exists(dir.path() / "agent.sock"); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        clean_agent_root(dir.path() / "agent");
+    }
+    void write(const std::string& name, uint16_t host_port, const std::filesystem::path& at = {}) {
+        const auto where = at.empty() ? dir.path() / "project" : at;
+        std::filesystem::create_directories(where);
+        std::ofstream(where / "lcloud.yaml") << fmt::format(
+            fmt::runtime(project_text), fmt::arg("name", name), fmt::arg("port", host_port));
+    }
+    CommandResult run(const std::string& arguments, const std::filesystem::path& at = {}) {
+        const auto where = at.empty() ? dir.path() / "project" : at;
+        return run_command(prefix + lcloud_binary() + " -C " + where.string() + " " + arguments);
+    }
+};
+
+} // namespace
+
+TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, logs, destroy") {
+    LocalProject project("shop");
+    static BusyboxTarball tarball;
+    REQUIRE(
+        project.run("image import --rootfs busybox:test " + tarball.path().string()).exit_code ==
+        0);
+
+    const auto up = project.run("up");
+    INFO(up.output);
+    REQUIRE(up.exit_code == 0);
+    CHECK(up.output.find("vm section is ignored") != std::string::npos);
+    CHECK(up.output.find(fmt::format("http://127.0.0.1:{}", project.port)) != std::string::npos);
+    CHECK(up.output.find("waiting for db to be healthy") != std::string::npos);
+    const auto page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    REQUIRE(page);
+    CHECK(page->find("hello") != std::string::npos);
+
+    const auto again = project.run("up");
+    CHECK(again.exit_code == 0);
+    CHECK(again.output.find("nothing was restarted") != std::string::npos);
+    const auto ps = project.run("--json ps");
+    const auto containers = nlohmann::json::parse(ps.output.substr(ps.output.find('[')));
+    REQUIRE(containers.size() == 4);
+    for (const auto& container : containers) {
+        CHECK(container.at("state") == "running");
+        CHECK(container.at("restarts") == 0);
+    }
+
+    CHECK(project.run("exec node-2 -- cat /etc/hostname").output == "node-2\n");
+    CHECK(project.run("exec web -- sh -c 'exit 3'").exit_code == 3);
+    CHECK(project.run("exec node -- nslookup web").output.find("Address") != std::string::npos);
+    CHECK(project.run("logs web").output == "web up\n");
+    CHECK(project.run("port web").output.find(std::to_string(project.port)) != std::string::npos);
+
+    // Another project that wants the same host port is stopped before anything starts.
+    const auto other = project.dir.path() / "other";
+    project.write("other", project.port, other);
+    const auto clash = project.run("up", other);
+    CHECK(clash.exit_code != 0);
+    CHECK(clash.output.find("already in use") != std::string::npos);
+    CHECK(project.run("--json ps", other).output.find("running") == std::string::npos);
+
+    const auto halted = project.run("halt");
+    CHECK(halted.output.find("stopped 4 containers") != std::string::npos);
+    CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
+    CHECK(project.run("up").exit_code == 0);
+    CHECK(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n").has_value());
+
+    const auto destroyed = project.run("destroy");
+    CHECK(destroyed.exit_code == 0);
+    CHECK(destroyed.output.find("removed 4 containers") != std::string::npos);
+    CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
+}
