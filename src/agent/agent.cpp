@@ -141,7 +141,7 @@ void Agent::session_closed(Session* session) {
 }
 
 void Agent::check_idle() {
-    if (options_.exit_when_empty && sessions_.empty() && supervisor_->empty()) {
+    if (options_.exit_when_empty && sessions_.empty() && jobs_ == 0 && supervisor_->empty()) {
         spdlog::info("agent: no containers and no clients left; exiting");
         loop_.stop();
     }

@@ -7,6 +7,7 @@
 #include "agent/supervisor/supervisor.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -62,9 +63,18 @@ class Agent {
     void session_closed(Session* session);
     void check_idle();
 
+    // Work for a child process; it gets a sink for progress lines and returns the result.
+    using JobWork =
+        std::function<nlohmann::json(const std::function<void(const std::string& line)>& progress)>;
+    // Runs `work` in a child of the agent, streaming its progress lines to the request `id` and
+    // answering with its result (or its error).
+    void start_job(Session& session, int64_t id, const std::string& what, const JobWork& work);
+
   private:
     void accept_clients();
     nlohmann::json destroy_environment(Session& session, int64_t id, const std::string& env);
+    struct Job;
+    void read_job_output(Job& job);
 
     AgentOptions options_;
     Fd lock_;
@@ -80,6 +90,7 @@ class Agent {
     Fd signals_;
     std::map<Session*, std::unique_ptr<Session>> sessions_;
     bool stdio_session_ = false;
+    int jobs_ = 0;
 };
 
 } // namespace lcloud::agent

@@ -4,6 +4,8 @@
 #include "agent/protocol/protocol.hpp"
 #include "agent/server/session.hpp"
 #include "agent/server/streams.hpp"
+#include "runtime/image/build/bootstrap.hpp"
+#include "runtime/image/build/build.hpp"
 #include "runtime/image/store.hpp"
 #include "runtime/network/network.hpp"
 
@@ -99,6 +101,41 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
     if (method == "image.save") {
         images_->save(required(params, "name", method), required(params, "output", method));
         return nlohmann::json::object();
+    }
+    if (method == "image.build") {
+        image::build::BuildOptions options;
+        options.context = required(params, "context", method);
+        options.tag = required(params, "tag", method);
+        options.containerfile = params.value("containerfile", "");
+        options.build_args = params.value("build_args", std::map<std::string, std::string>{});
+        options.network = params.value("network", false);
+        options.no_cache = params.value("no_cache", false);
+        if (!options.context.is_absolute())
+            throw AgentError("protocol", "image.build needs an absolute \"context\"");
+        start_job(session, id, "build of " + options.tag,
+                  [this, options](const auto& progress) -> nlohmann::json {
+                      const auto built = image::build::build_image(*images_, options, progress);
+                      return {{"reference", built.reference.str()},
+                              {"id", built.image_id},
+                              {"steps", built.steps},
+                              {"cache_hits", built.cache_hits},
+                              {"containers_run", built.containers_run},
+                              {"layers_created", built.layers_created}};
+                  });
+        return nullptr;
+    }
+    if (method == "image.bootstrap") {
+        image::build::BootstrapOptions options;
+        options.tag = required(params, "tag", method);
+        options.suite = params.value("suite", options.suite);
+        options.include = params.value("include", std::vector<std::string>{});
+        options.mirror = params.value("mirror", "");
+        start_job(session, id, "bootstrap of " + options.tag,
+                  [this, options](const auto& progress) -> nlohmann::json {
+                      const auto made = image::build::bootstrap_image(*images_, options, progress);
+                      return {{"reference", made.reference.str()}, {"id", made.id}};
+                  });
+        return nullptr;
     }
     // Containers.
     if (method == "container.create")

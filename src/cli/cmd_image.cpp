@@ -20,6 +20,14 @@ std::string human_size(uint64_t bytes) {
     return fmt::format("{:.1f} KiB", double(bytes) / 1024);
 }
 
+// Prints a build's or bootstrap's lines as they come.
+agent::AgentClient::StreamHandler progress_printer(bool quiet) {
+    return [quiet](const nlohmann::json& message) {
+        if (quiet || message.value("stream", "") != "progress") return;
+        std::cout << message.value("line", "") << '\n' << std::flush;
+    };
+}
+
 } // namespace
 
 void add_image_command(CLI::App& app, Context& context) {
@@ -44,6 +52,75 @@ void add_image_command(CLI::App& app, Context& context) {
                 std::cout << fmt::format("imported {} ({})\n",
                                          imported.at("reference").get<std::string>(),
                                          imported.at("id").get<std::string>().substr(7, 12));
+    });
+
+    auto* build = image->add_subcommand(
+        "build", "Build an image from DIR/Containerfile (or Dockerfile); steps are cached");
+    struct BuildArguments {
+        std::string context;
+        std::string tag;
+        std::string file;
+        std::vector<std::string> build_args;
+        bool network = false;
+        bool no_cache = false;
+    };
+    auto built = std::make_shared<BuildArguments>();
+    build->add_option("dir", built->context, "The build context")->required();
+    build->add_option("-t,--tag", built->tag, "NAME[:TAG] for the result")->required();
+    build->add_option("-f,--file", built->file, "The Containerfile (default: DIR/Containerfile)");
+    build->add_option("--build-arg", built->build_args, "KEY=VALUE for an ARG");
+    build->add_flag("--network", built->network, "RUN steps reach the network");
+    build->add_flag("--no-cache", built->no_cache, "Run every step again");
+    context.on_run(build, [&context, built] {
+        nlohmann::json arguments = nlohmann::json::object();
+        for (const auto& pair : built->build_args) {
+            const auto equals = pair.find('=');
+            if (equals == std::string::npos || equals == 0)
+                throw Error("--build-arg " + pair + ": expected KEY=VALUE");
+            arguments[pair.substr(0, equals)] = pair.substr(equals + 1);
+        }
+        nlohmann::json params{{"context", std::filesystem::absolute(built->context).string()},
+                              {"tag", built->tag},
+                              {"build_args", arguments},
+                              {"network", built->network},
+                              {"no_cache", built->no_cache}};
+        if (!built->file.empty())
+            params["containerfile"] = std::filesystem::absolute(built->file).string();
+        auto agent = image_agent();
+        const auto result =
+            agent.call_streaming("image.build", params, progress_printer(context.options().quiet));
+        std::cout << fmt::format("built {} ({}): {} steps, {} from the cache\n",
+                                 result.at("reference").get<std::string>(),
+                                 result.at("id").get<std::string>().substr(7, 12),
+                                 result.value("steps", 0), result.value("cache_hits", 0));
+    });
+
+    auto* bootstrap = image->add_subcommand(
+        "bootstrap", "Make a Debian base image with debootstrap from this machine's mirror");
+    struct BootstrapArguments {
+        std::string tag;
+        std::string suite = "bookworm";
+        std::vector<std::string> include;
+        std::string mirror;
+    };
+    auto strapped = std::make_shared<BootstrapArguments>();
+    bootstrap->add_option("name", strapped->tag, "NAME[:TAG] for the result")->required();
+    bootstrap->add_option("--suite", strapped->suite, "The Debian suite")->capture_default_str();
+    bootstrap->add_option("--include", strapped->include, "Extra packages (pkg,pkg)")
+        ->delimiter(',');
+    bootstrap->add_option("--mirror", strapped->mirror,
+                          "The Debian mirror (default: the first of /etc/apt's sources)");
+    context.on_run(bootstrap, [&context, strapped] {
+        auto agent = image_agent();
+        const auto result = agent.call_streaming("image.bootstrap",
+                                                 {{"tag", strapped->tag},
+                                                  {"suite", strapped->suite},
+                                                  {"include", strapped->include},
+                                                  {"mirror", strapped->mirror}},
+                                                 progress_printer(context.options().quiet));
+        std::cout << fmt::format("bootstrapped {} ({})\n",
+                                 result.at("reference").get<std::string>(),
+                                 result.at("id").get<std::string>().substr(7, 12));
     });
 
     auto* list = image->add_subcommand("ls", "List the images");

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <utility>
 
 namespace lcloud::engine {
 
@@ -24,6 +25,47 @@ std::string image_id(agent::AgentClient& agent, const PlannedContainer& planned,
         throw Error(fmt::format("container {}: image {} is not in the image store ({}); import "
                                 "it with 'lcloud image import', or build it",
                                 planned.spec.service, image, error.what()));
+    }
+}
+
+// Builds each service's image that the file says to build, once per service; the step cache
+// makes this nearly free when nothing changed.
+void build_images(agent::AgentClient& agent, const std::vector<PlannedContainer>& plan,
+                  const Progress& progress) {
+    std::set<std::string> built;
+    for (const auto& planned : plan) {
+        if (!planned.build || !built.insert(planned.spec.service).second) continue;
+        const auto& build = *planned.build;
+        progress(fmt::format("building {} for {}", planned.spec.image, planned.spec.service));
+        nlohmann::json params{{"context", build.context.string()},
+                              {"containerfile", (build.context / build.dockerfile).string()},
+                              {"tag", planned.spec.image},
+                              {"build_args", build.args}};
+        try {
+            // A step taken from the cache is not worth a line on every up.
+            std::string held_step;
+            const auto result =
+                agent.call_streaming("image.build", params, [&](const nlohmann::json& message) {
+                    if (message.value("stream", "") != "progress") return;
+                    const std::string line = message.value("line", "");
+                    if (line.rfind("STEP ", 0) == 0) {
+                        held_step = line;
+                        return;
+                    }
+                    if (line == "--> cached") {
+                        held_step.clear();
+                        return;
+                    }
+                    if (!held_step.empty()) progress("  " + std::exchange(held_step, ""));
+                    progress("  " + line);
+                });
+            progress(fmt::format("built {}: {} steps, {} from the cache",
+                                 result.at("reference").get<std::string>(),
+                                 result.value("steps", 0), result.value("cache_hits", 0)));
+        } catch (const agent::AgentError& error) {
+            throw Error(
+                fmt::format("building the image of {}: {}", planned.spec.service, error.what()));
+        }
     }
 }
 
@@ -82,6 +124,7 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
     for (auto& status : environment_containers(agent, environment))
         existing[status.spec.id] = std::move(status);
 
+    build_images(agent, plan, progress);
     // Hashes first: they need every image, and a missing one must stop us before anything moves.
     std::map<std::string, std::string> images;
     std::vector<agent::ContainerSpec> specs;

@@ -144,7 +144,8 @@ std::vector<PlannedContainer> plan_containers(const project::Project& project) {
     std::vector<PlannedContainer> plan;
     for (const auto* container : order)
         for (int replica = 1; replica <= std::max(1, container->replicas); ++replica)
-            plan.push_back({make_spec(project, env, *container, replica), container->depends_on});
+            plan.push_back({make_spec(project, env, *container, replica), container->depends_on,
+                            container->build});
     return plan;
 }
 

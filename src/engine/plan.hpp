@@ -6,6 +6,7 @@
 #include "agent/protocol/spec.hpp"
 #include "project/model.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ std::string environment_name(const project::Project& project);
 struct PlannedContainer {
     agent::ContainerSpec spec;
     std::vector<project::Dependency> depends_on;
+    // Set when the service builds its image: spec.image ("<project>/<service>:latest"
+    // unless the file names one) is the tag the build gives.
+    std::optional<project::BuildSpec> build;
 };
 
 // Specs without config_hash (which needs the image id; see finish_hash). Services in an order

@@ -51,7 +51,10 @@ struct LocalProject {
     uint16_t port = free_port();
     std::string prefix;
 
-    explicit LocalProject(const std::string& name) {
+    std::string text;
+
+    explicit LocalProject(const std::string& name, std::string text = project_text)
+        : text(std::move(text)) {
         prefix = fmt::format("LCLOUD_AGENT_ROOT={0}/agent LCLOUD_AGENT_SOCKET={0}/agent.sock "
                              "LCLOUD_AGENT_NO_FSYNC=1 ",
                              dir.path().string());
@@ -67,8 +70,8 @@ struct LocalProject {
     void write(const std::string& name, uint16_t host_port, const std::filesystem::path& at = {}) {
         const auto where = at.empty() ? dir.path() / "project" : at;
         std::filesystem::create_directories(where);
-        std::ofstream(where / "lcloud.yaml") << fmt::format(
-            fmt::runtime(project_text), fmt::arg("name", name), fmt::arg("port", host_port));
+        std::ofstream(where / "lcloud.yaml")
+            << fmt::format(fmt::runtime(text), fmt::arg("name", name), fmt::arg("port", host_port));
     }
     CommandResult run(const std::string& arguments, const std::filesystem::path& at = {}) {
         const auto where = at.empty() ? dir.path() / "project" : at;
@@ -130,4 +133,61 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     CHECK(destroyed.exit_code == 0);
     CHECK(destroyed.output.find("removed 4 containers") != std::string::npos);
     CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
+}
+
+namespace {
+
+const char* const built_project_text = R"(name: {name}
+provider: local
+containers:
+  web:
+    build: ./web
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["{port}:80"]
+    stop_grace_period: 1s
+)";
+
+} // namespace
+
+TEST_CASE(
+    "lcloud up (provider local): builds a service's image, rebuilds it when its files change") {
+    LocalProject project("built", built_project_text);
+    static BusyboxTarball tarball;
+    REQUIRE(
+        project.run("image import --rootfs busybox:test " + tarball.path().string()).exit_code ==
+        0);
+    const auto web = project.dir.path() / "project" / "web";
+    std::filesystem::create_directories(web);
+    std::ofstream(web / "Containerfile")
+        << "FROM busybox:test\nCOPY index.html /www/index.html\nRUN echo stamped >> "
+           "/www/index.html\n";
+    std::ofstream(web / "index.html") << "first\n";
+
+    const auto up = project.run("up");
+    INFO(up.output);
+    REQUIRE(up.exit_code == 0);
+    CHECK(up.output.find("building built/web:latest") != std::string::npos);
+    const auto page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    REQUIRE(page);
+    CHECK(page->find("first\nstamped") != std::string::npos);
+
+    const auto again = project.run("up");
+    CHECK(again.output.find("nothing was restarted") != std::string::npos);
+    CHECK(again.output.find("2 from the cache") != std::string::npos);
+
+    std::ofstream(web / "index.html") << "second\n";
+    const auto changed = project.run("up");
+    INFO(changed.output);
+    CHECK(changed.output.find("recreating") != std::string::npos);
+    const auto new_page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    REQUIRE(new_page);
+    CHECK(new_page->find("second\nstamped") != std::string::npos);
+
+    // `lcloud image build` shows a failing RUN's output and the line of the file.
+    std::ofstream(web / "Containerfile") << "FROM busybox:test\nRUN echo about to fail; false\n";
+    const auto failed = project.run("image build -t broken:1 " + web.string());
+    CHECK(failed.exit_code == 1);
+    CHECK(failed.output.find("about to fail") != std::string::npos);
+    CHECK(failed.output.find("Containerfile:2: RUN echo about to fail; false") !=
+          std::string::npos);
 }
