@@ -249,9 +249,13 @@ nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const st
     auto left = std::make_shared<size_t>(containers.size());
     for (const auto& status : containers) {
         (*removed)["containers"].push_back(status.spec.id);
-        supervisor_->remove(status.spec.id, [left, finish] {
-            if (--*left == 0) finish();
-        });
+        // Whatever it would save on a graceful stop is about to be deleted.
+        supervisor_->remove(
+            status.spec.id,
+            [left, finish] {
+                if (--*left == 0) finish();
+            },
+            true);
     }
     return nullptr;
 }

@@ -4,6 +4,7 @@
 #include "providers/local/local_agent.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
 #include <spdlog/spdlog.h>
@@ -12,6 +13,16 @@ namespace lcloud::cli {
 
 Environment open_environment(const Context& context, bool start) {
     Environment environment{context.load_project(), "", std::nullopt};
+    // Like VAGRANT_DEFAULT_PROVIDER, but it wins over the file: a project made for the VM runs
+    // on this host with LCLOUD_PROVIDER=local.
+    if (const char* forced = std::getenv("LCLOUD_PROVIDER"); forced && *forced) {
+        if (std::string_view(forced) == "local")
+            environment.project.provider = project::Provider::local;
+        else if (std::string_view(forced) == "libvirt")
+            environment.project.provider = project::Provider::libvirt;
+        else
+            throw Error(fmt::format("LCLOUD_PROVIDER={}: expected local or libvirt", forced));
+    }
     const auto& project = environment.project;
     if (project.provider != project::Provider::local)
         throw Error(fmt::format("{}: provider '{}' is not available yet in this build (the VM "

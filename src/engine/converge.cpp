@@ -40,7 +40,9 @@ void build_images(agent::AgentClient& agent, const std::vector<PlannedContainer>
         nlohmann::json params{{"context", build.context.string()},
                               {"containerfile", (build.context / build.dockerfile).string()},
                               {"tag", planned.spec.image},
-                              {"build_args", build.args}};
+                              {"build_args", build.args},
+                              // As Compose builds: RUN reaches the network (apt-get, pip...).
+                              {"network", true}};
         try {
             // A step taken from the cache is not worth a line on every up.
             std::string held_step;

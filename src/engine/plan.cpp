@@ -31,6 +31,23 @@ int64_t millis(Duration duration) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
+// With no VM, a shared folder's guest path is its host directory: a bind of it (or of what is
+// under it) binds the host's, and a read-only folder stays read-only.
+void local_shared_source(const project::Project& project, agent::MountSpec& mount) {
+    for (const auto& folder : project.shared_folders) {
+        const std::string& guest = folder.guest;
+        if (mount.source != guest && mount.source.rfind(guest + "/", 0) != 0) continue;
+        mount.source =
+            (folder.host / mount.source.substr(std::min(mount.source.size(), guest.size() + 1)))
+                .lexically_normal()
+                .string();
+        if (!mount.source.empty() && mount.source.size() > 1 && mount.source.back() == '/')
+            mount.source.pop_back();
+        mount.read_only = mount.read_only || folder.readonly;
+        return;
+    }
+}
+
 agent::ContainerSpec make_spec(const project::Project& project, const std::string& env,
                                const project::Container& container, int replica) {
     agent::ContainerSpec spec;
@@ -66,6 +83,7 @@ agent::ContainerSpec make_spec(const project::Project& project, const std::strin
         case project::VolumeType::bind:
             mount.type = "bind";
             mount.source = volume.source;
+            if (project.provider == project::Provider::local) local_shared_source(project, mount);
             break;
         case project::VolumeType::volume:
             mount.type = "volume";

@@ -168,6 +168,15 @@ TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or proces
     const auto status = agent.create(web);
     const int pid = status.pid;
     REQUIRE(pid > 0);
+    // destroy kills at once: what a graceful stop would save is about to be deleted anyway.
+    const auto out = agent.dir.path() / "out";
+    std::filesystem::create_directories(out);
+    auto trap = agent.spec("trap", {"sh", "-c",
+                                    "trap 'touch /out/terminated; exit 0' TERM; touch /out/ready; "
+                                    "while true; do sleep 0.1; done"});
+    trap.mounts = {{"bind", out.string(), "/out", false}};
+    agent.create(trap);
+    REQUIRE(agent.eventually([&] { return std::filesystem::exists(out / "ready"); }));
     const auto network = agent.client->call("network.list")[0];
     const std::string bridge = network.at("bridge");
     REQUIRE(run_command("ip link show " + bridge).exit_code == 0);
@@ -175,7 +184,8 @@ TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or proces
 
     const auto removed =
         agent.client->call("environment.destroy", {{"environment", agent.environment}});
-    CHECK(removed.at("containers").size() == 1);
+    CHECK(removed.at("containers").size() == 2);
+    CHECK_FALSE(std::filesystem::exists(out / "terminated"));
     CHECK(removed.at("networks").size() == 1);
     CHECK(removed.at("volumes").size() == 1);
     CHECK(::kill(pid, 0) != 0);

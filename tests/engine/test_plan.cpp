@@ -2,6 +2,7 @@
 #include "common/error.hpp"
 #include "engine/plan.hpp"
 #include "project/loader.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,11 +10,12 @@ using namespace lcloud;
 
 namespace {
 
-project::Project parse(const std::string& text) {
+project::Project parse(const std::string& text,
+                       const std::filesystem::path& file = "/work/example/lcloud.yaml") {
     project::Diagnostics diagnostics("lcloud.yaml");
     auto project = project::parse_project(
-        text, "/work/example/lcloud.yaml",
-        [](std::string_view) -> std::optional<std::string> { return std::nullopt; }, diagnostics);
+        text, file, [](std::string_view) -> std::optional<std::string> { return std::nullopt; },
+        diagnostics);
     std::string all;
     for (const auto& diagnostic : diagnostics.sorted())
         all += project::format(diagnostic) + "\n";
@@ -110,4 +112,34 @@ TEST_CASE("engine plan: the hash changes with the spec and with the image, not o
     CHECK(first == engine::config_hash(spec, "sha256:aaa"));
     spec.env["X"] = "1";
     CHECK(first != engine::config_hash(spec, "sha256:aaa"));
+}
+
+TEST_CASE("engine plan: with no VM, a bind of a shared folder's guest path binds the host's") {
+    test::TempDir dir;
+    std::filesystem::create_directories(dir.path() / "src");
+    std::filesystem::create_directories(dir.path() / "data");
+    auto project = parse(R"(name: shop
+provider: local
+shared_folders:
+  - {host: ./src, guest: /lcloud/src, readonly: true}
+  - {host: ./data, guest: /lcloud/data}
+containers:
+  web:
+    image: web:1
+    volumes: ["/lcloud/src:/srv/src", "/lcloud/data/cache:/cache", "/lcloud/srcx:/other"]
+)",
+                         dir.path() / "lcloud.yaml");
+    const auto plan = engine::plan_containers(project);
+    REQUIRE(plan.size() == 1);
+    const auto& mounts = plan[0].spec.mounts;
+    REQUIRE(mounts.size() == 3);
+    CHECK(mounts[0].source == (dir.path() / "src").string());
+    CHECK(mounts[0].read_only);
+    CHECK(mounts[1].source == (dir.path() / "data/cache").string());
+    CHECK_FALSE(mounts[1].read_only);
+    // Only whole path components match.
+    CHECK(mounts[2].source == "/lcloud/srcx");
+
+    project.provider = project::Provider::libvirt;
+    CHECK(engine::plan_containers(project)[0].spec.mounts[0].source == "/lcloud/src");
 }

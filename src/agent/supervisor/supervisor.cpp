@@ -341,7 +341,7 @@ void Supervisor::start(const std::string& id) {
     launch(container);
 }
 
-void Supervisor::stop(const std::string& id, Done done) {
+void Supervisor::stop(const std::string& id, Done done, bool kill) {
     Managed& container = get(id);
     container.stop_requested = true;
     if (container.restart_timer) {
@@ -357,13 +357,15 @@ void Supervisor::stop(const std::string& id, Done done) {
     if (done) container.on_stopped.push_back(std::move(done));
     if (container.kill_timer) return; // already stopping
     save(container);
-    try {
-        runtime::kill_container(services_.runtime, id, SIGTERM, false);
-    } catch (const std::exception& error) {
-        spdlog::warn("agent: SIGTERM to {}: {}", id, error.what());
+    if (!kill) {
+        try {
+            runtime::kill_container(services_.runtime, id, SIGTERM, false);
+        } catch (const std::exception& error) {
+            spdlog::warn("agent: SIGTERM to {}: {}", id, error.what());
+        }
     }
     container.kill_timer = services_.loop.after(
-        std::chrono::milliseconds(container.status.spec.stop_grace_ms), [this, id] {
+        std::chrono::milliseconds(kill ? 0 : container.status.spec.stop_grace_ms), [this, id] {
             const auto found = containers_.find(id);
             if (found == containers_.end()) return;
             found->second->kill_timer.reset();
@@ -375,14 +377,17 @@ void Supervisor::stop(const std::string& id, Done done) {
         });
 }
 
-void Supervisor::remove(const std::string& id, Done done) {
+void Supervisor::remove(const std::string& id, Done done, bool kill) {
     Managed& container = get(id);
     container.removing = true;
-    stop(id, [this, id, done = std::move(done)] {
-        if (auto found = containers_.find(id); found != containers_.end())
-            finish_removal(*found->second);
-        if (done) done();
-    });
+    stop(
+        id,
+        [this, id, done = std::move(done)] {
+            if (auto found = containers_.find(id); found != containers_.end())
+                finish_removal(*found->second);
+            if (done) done();
+        },
+        kill);
 }
 
 void Supervisor::finish_removal(Managed& container) {

@@ -73,10 +73,11 @@ class Supervisor {
     // Starts a container that is not running (stopped, exited).
     void start(const std::string& id);
     // SIGTERM, then SIGKILL after the spec's grace period; `done` runs once it has exited
-    // (at once when it is not running). No restart policy applies afterwards.
-    void stop(const std::string& id, Done done);
+    // (at once when it is not running). No restart policy applies afterwards. With `kill`,
+    // SIGKILL at once.
+    void stop(const std::string& id, Done done, bool kill = false);
     // Stops it if needed, then removes its files, mounts, address and ports.
-    void remove(const std::string& id, Done done);
+    void remove(const std::string& id, Done done, bool kill = false);
 
     std::vector<ContainerStatus> list(const std::string& environment = "") const;
     ContainerStatus status(const std::string& id) const;
