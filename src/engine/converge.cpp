@@ -138,8 +138,11 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
     // Host ports that something else holds, before anything starts.
     nlohmann::json wanted_ports = nlohmann::json::array();
     for (const auto& spec : specs) {
-        // An existing container's ports are held by the agent for it, running or not.
-        if (existing.count(spec.id)) continue;
+        // A running container's ports are held by the agent for it; a stopped one gave its back.
+        if (const auto found = existing.find(spec.id);
+            found != existing.end() &&
+            (found->second.state == "running" || found->second.state == "restarting"))
+            continue;
         for (const auto& port : spec.ports)
             if (port.host_port != 0)
                 wanted_ports.push_back({{"protocol", port.protocol},

@@ -11,6 +11,8 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 using namespace lcloud;
 using namespace lcloud::test;
@@ -79,6 +81,16 @@ struct LocalProject {
     }
 };
 
+// Halted containers give their host ports back.
+bool port_is_free(uint16_t port) {
+    Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+}
+
 } // namespace
 
 TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, logs, destroy") {
@@ -126,6 +138,7 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     const auto halted = project.run("halt");
     CHECK(halted.output.find("stopped 4 containers") != std::string::npos);
     CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
+    CHECK(port_is_free(project.port));
     CHECK(project.run("up").exit_code == 0);
     CHECK(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n").has_value());
 

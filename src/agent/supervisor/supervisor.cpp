@@ -281,6 +281,9 @@ void Supervisor::on_exit(Managed& container) {
     auto waiting = std::move(container.on_stopped);
     container.on_stopped.clear();
     if (!container.stop_requested && !container.removing) apply_restart_policy(container);
+    // A container that stays down gives its host ports back, as Docker's do; one about to
+    // restart keeps them, so that nothing else takes them meanwhile.
+    if (!container.restart_timer) unpublish_ports(container);
     for (auto& done : waiting)
         done();
 }
@@ -350,6 +353,7 @@ void Supervisor::stop(const std::string& id, Done done, bool kill) {
     }
     if (container.status.state != "running" || !container.pidfd) {
         if (container.status.state == "restarting") container.status.state = "stopped";
+        unpublish_ports(container);
         save(container);
         if (done) done();
         return;
@@ -458,6 +462,7 @@ void Supervisor::unpublish_ports(Managed& container) {
             services_.ports.remove(Forward{protocol_of(port.protocol), address, port.host_port,
                                            container.status.address, port.container_port});
     }
+    container.status.ports.clear();
     container.ports_published = false;
 }
 
