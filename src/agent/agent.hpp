@@ -73,6 +73,7 @@ class Agent {
   private:
     void accept_clients();
     nlohmann::json destroy_environment(Session& session, int64_t id, const std::string& env);
+    nlohmann::json halt_environment(Session& session, int64_t id, const std::string& env);
     struct Job;
     void read_job_output(Job& job);
 

@@ -206,6 +206,8 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
                 out.push_back(entry.path().filename().string());
         return out;
     }
+    if (method == "environment.halt")
+        return halt_environment(session, id, required(params, "environment", method));
     if (method == "environment.destroy")
         return destroy_environment(session, id, required(params, "environment", method));
     if (method == "agent.shutdown") {
@@ -257,6 +259,23 @@ nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const st
             },
             true);
     }
+    return nullptr;
+}
+
+// Stops the environment's running containers all at once (each after its own grace period),
+// and answers with their ids once every one has stopped.
+nlohmann::json Agent::halt_environment(Session& session, int64_t id, const std::string& env) {
+    std::vector<std::string> running;
+    for (const auto& status : supervisor_->list(env))
+        if (status.state == "running" || status.state == "restarting")
+            running.push_back(status.spec.id);
+    if (running.empty()) return {{"stopped", nlohmann::json::array()}};
+    auto left = std::make_shared<size_t>(running.size());
+    for (const auto& container : running)
+        supervisor_->stop(container, [this, &session, id, left, running] {
+            if (--*left != 0) return;
+            if (sessions_.count(&session)) session.respond(id, {{"stopped", running}});
+        });
     return nullptr;
 }
 

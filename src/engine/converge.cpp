@@ -209,13 +209,9 @@ nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment
 }
 
 std::vector<std::string> halt(agent::AgentClient& agent, const std::string& environment) {
-    std::vector<std::string> stopped;
-    for (const auto& status : environment_containers(agent, environment)) {
-        if (status.state != "running" && status.state != "restarting") continue;
-        agent.call("container.stop", {{"id", status.spec.id}});
-        stopped.push_back(status.spec.id);
-    }
-    return stopped;
+    return agent.call("environment.halt", {{"environment", environment}})
+        .at("stopped")
+        .get<std::vector<std::string>>();
 }
 
 } // namespace lcloud::engine
