@@ -160,6 +160,31 @@ TEST_CASE("agent: stop is graceful, then forced after the grace period") {
     CHECK(agent.status(polite.id).state == "running");
 }
 
+TEST_CASE("agent: a container gets SIGTERM on stop, with no signal blocked or ignored") {
+    AgentFixture agent;
+    const auto out = agent.dir.path() / "out";
+    std::filesystem::create_directories(out);
+    auto trap = agent.spec("trap", {"sh", "-c",
+                                    "trap 'touch /out/terminated; exit 0' TERM; touch /out/ready; "
+                                    "while true; do sleep 0.1; done"});
+    trap.mounts = {{"bind", out.string(), "/out", false}};
+    trap.stop_grace_ms = 10000;
+    const auto status = agent.create(trap);
+    REQUIRE(agent.eventually([&] { return std::filesystem::exists(out / "ready"); }));
+    std::ifstream proc_status("/proc/" + std::to_string(status.pid) + "/status");
+    std::string line;
+    while (std::getline(proc_status, line)) {
+        if (line.rfind("SigBlk:", 0) == 0) CHECK(line == "SigBlk:\t0000000000000000");
+        // sh ignores nothing of its own accord; an ignored SIGPIPE would be the agent's.
+        if (line.rfind("SigIgn:", 0) == 0)
+            CHECK((std::stoull(line.substr(7), nullptr, 16) & (1ull << (SIGPIPE - 1))) == 0);
+        CHECK(line.find("1000", line.size() - 4) == std::string::npos);
+    }
+    const auto stopped = agent.client->call("container.stop", {{"id", trap.id}});
+    CHECK(std::filesystem::exists(out / "terminated"));
+    CHECK(stopped.at("exit_code") == 0);
+}
+
 TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or process") {
     AgentFixture agent;
     auto web = agent.spec("web", web_server("x"));

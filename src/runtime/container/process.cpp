@@ -8,6 +8,7 @@
 #include "runtime/security/seccomp.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
@@ -69,6 +70,16 @@ void enter_working_directory(const oci::Process& process) {
         throw Error(fmt::format("working directory {} leads outside the container", process.cwd));
 }
 
+// exec keeps ignored signals ignored and blocked ones blocked; the container's program must not
+// inherit its caller's (the agent blocks SIGTERM for its signalfd and ignores SIGPIPE).
+void restore_default_signals() {
+    for (int signal = 1; signal < NSIG; ++signal)
+        ::signal(signal, SIG_DFL); // SIGKILL, SIGSTOP and libc's own refuse, harmlessly
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 void exec_process(const oci::Process& process, const std::string& executable,
                   const std::optional<security::SeccompProgram>& seccomp) {
     const Fd dmz = make_dmz_memfd();
@@ -83,6 +94,7 @@ void exec_process(const oci::Process& process, const std::string& executable,
     // No descriptor of the runtime may reach the container's program (CVE-2024-21626 class).
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         throw_errno("mark descriptors close-on-exec", "the container process");
+    restore_default_signals();
     exec_through_dmz(dmz, executable, process.args, process.env);
     throw_errno("exec", executable);
 }
