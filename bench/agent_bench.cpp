@@ -252,7 +252,7 @@ int run_bench(const Options& options, const WorkDir& work, std::vector<Container
             agent.client->call("network.ensure", {{"name", environments.front()}});
             ensure.push_back(ms_since(request));
         }
-        std::printf("network.ensure of a network that exists (each container start does it): "
+        std::printf("network.ensure of a network that exists (the agent does it once, not at each start): "
                     "median %.1f ms\n",
                     median(ensure));
     }
@@ -261,7 +261,7 @@ int run_bench(const Options& options, const WorkDir& work, std::vector<Container
     for (const auto& env : environments)
         agent.client->call("environment.destroy", {{"environment", env}});
     destroyed = true;
-    std::printf("remove all (environment.destroy; stop grace 100 ms, then SIGKILL): %.2f s\n",
+    std::printf("remove all (environment.destroy, which kills at once): %.2f s\n",
                 ms_since(removing) / 1e3);
     return total_ms <= 10e3 && running == count && memory_met && disk <= 64 * kib ? 0 : 2;
 }

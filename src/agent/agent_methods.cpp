@@ -228,6 +228,7 @@ nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const st
     auto finish = [this, &session, id, env, removed] {
         for (const auto& network : networks_->list())
             if (network.name == env) {
+                supervisor_->forget_network(network.name);
                 networks_->remove(network.name);
                 (*removed)["networks"].push_back(network.name);
             }

@@ -225,3 +225,14 @@ TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or proces
     CHECK_FALSE(std::filesystem::exists(agent.root() / "volumes" / (agent.environment + "_data")));
     CHECK(agent.client->call("container.list").empty());
 }
+
+TEST_CASE("agent: a network deleted behind the agent's back is repaired at the next start") {
+    AgentFixture agent;
+    agent.create(agent.spec("first", {"sleep", "300"}));
+    const std::string bridge = agent.client->call("network.list")[0].at("bridge");
+    REQUIRE(run_command("ip link del " + bridge).exit_code == 0);
+    const auto second = agent.create(agent.spec("second", {"sleep", "300"}));
+    CHECK(second.state == "running");
+    CHECK_FALSE(second.address.empty());
+    CHECK(run_command("ip link show " + bridge).exit_code == 0);
+}

@@ -190,8 +190,7 @@ void Supervisor::launch(Managed& container) {
                                           "ip6-loopback\n"));
     std::string gateway;
     if (!spec.network.empty()) {
-        const auto network = services_.networks.ensure(spec.network);
-        gateway = network.subnet.gateway().to_string();
+        gateway = ready_network(spec.network);
         write_text(paths.resolv_conf(), fmt::format("nameserver {}\noptions ndots:0\n", gateway));
     } else {
         write_text(paths.resolv_conf(), "");
@@ -215,7 +214,18 @@ void Supervisor::launch(Managed& container) {
     container.pidfd = open_pidfd(pid);
     if (!container.pidfd) throw_errno("pidfd_open", spec.id);
     if (!spec.network.empty()) {
-        const auto attachment = services_.networks.attach(spec.network, spec.id, pid);
+        const auto attachment = [&] {
+            try {
+                return services_.networks.attach(spec.network, spec.id, pid);
+            } catch (const std::exception& error) {
+                // Perhaps the bridge or the rules went away since: repair, then try once more.
+                spdlog::info("agent: attaching {} to {}: {}; checking the network", spec.id,
+                             spec.network, error.what());
+                forget_network(spec.network);
+                ready_network(spec.network);
+                return services_.networks.attach(spec.network, spec.id, pid);
+            }
+        }();
         container.status.address = attachment.address.to_string();
         rewrite_in_place(paths.hosts(),
                          fmt::format("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
@@ -464,6 +474,13 @@ void Supervisor::unpublish_ports(Managed& container) {
     }
     container.status.ports.clear();
     container.ports_published = false;
+}
+
+std::string Supervisor::ready_network(const std::string& name) {
+    if (const auto found = ready_networks_.find(name); found != ready_networks_.end())
+        return found->second;
+    const auto network = services_.networks.ensure(name);
+    return ready_networks_[name] = network.subnet.gateway().to_string();
 }
 
 void Supervisor::refresh_names(const std::string& network_name) {

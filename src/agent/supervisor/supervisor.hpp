@@ -91,6 +91,8 @@ class Supervisor {
     std::filesystem::path log_dir(const std::string& id) const;
     const AgentPaths& paths() const { return services_.paths; }
     runtime::StateStore& runtime_store() { return services_.runtime; }
+    // To be called when a network is removed behind the supervisor's back (destroy).
+    void forget_network(const std::string& name) { ready_networks_.erase(name); }
 
     struct Managed;
 
@@ -116,6 +118,10 @@ class Supervisor {
     std::map<std::string, std::unique_ptr<Managed>> containers_;
     std::map<int, EventSink> sinks_;
     std::set<std::string> dns_addresses_; // gateways the DNS server listens on
+    // Networks made ready (bridge, addresses, nftables) by this agent: checking one costs
+    // milliseconds, too much for every container start. A failed attach checks it again.
+    std::map<std::string, std::string> ready_networks_; // name -> gateway
+    std::string ready_network(const std::string& name);
     int next_sink_ = 1;
 };
 
