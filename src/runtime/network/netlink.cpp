@@ -150,7 +150,7 @@ void Netlink::add_bridge(const std::string& name) {
 }
 
 void Netlink::add_veth(const std::string& host_name, int master_index, const std::string& peer_name,
-                       int peer_netns_fd) {
+                       int peer_netns_fd, const std::array<uint8_t, 6>& peer_mac) {
     LinkPtr veth(rtnl_link_veth_alloc());
     if (!veth) throw NetworkError("out of memory allocating a veth link");
     rtnl_link_set_name(veth.get(), host_name.c_str());
@@ -159,6 +159,9 @@ void Netlink::add_veth(const std::string& host_name, int master_index, const std
     LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));
     rtnl_link_set_name(peer.get(), peer_name.c_str());
     rtnl_link_set_ns_fd(peer.get(), peer_netns_fd);
+    const NlAddrPtr mac(nl_addr_build(AF_LLC, peer_mac.data(), peer_mac.size()));
+    if (!mac) throw NetworkError("out of memory building a hardware address");
+    rtnl_link_set_addr(peer.get(), mac.get());
     if (const int error = rtnl_link_add(socket_.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL);
         error < 0)
         throw NetworkError(fmt::format(

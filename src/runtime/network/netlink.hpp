@@ -6,6 +6,7 @@
 #include "common/fd.hpp"
 #include "runtime/network/network.hpp"
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,9 +38,10 @@ class Netlink {
     int index_of(const std::string& name);
     void add_bridge(const std::string& name);
     // Host end `host_name` enslaved to `master_index` and up; the peer is made directly in the
-    // namespace `peer_netns_fd` as `peer_name`, so it never clashes with a host interface.
+    // namespace `peer_netns_fd` as `peer_name` with the hardware address `peer_mac`, so it never
+    // clashes with a host interface.
     void add_veth(const std::string& host_name, int master_index, const std::string& peer_name,
-                  int peer_netns_fd);
+                  int peer_netns_fd, const std::array<uint8_t, 6>& peer_mac);
     void set_up(const std::string& name);
     void set_master(const std::string& name, int master_index);
     // No error when the link is already gone.

@@ -14,6 +14,18 @@ namespace {
 
 constexpr const char* container_interface = "eth0";
 
+// As Docker does, 02:42 and the IPv4 address: a container that restarts comes back with the
+// same address and the same MAC, so its neighbours' ARP caches stay right. A new MAC would leave
+// them sending to the old one until their entries go stale, half a minute.
+std::array<uint8_t, 6> mac_for(Ipv4 address) {
+    return {0x02,
+            0x42,
+            static_cast<uint8_t>(address.value >> 24),
+            static_cast<uint8_t>(address.value >> 16),
+            static_cast<uint8_t>(address.value >> 8),
+            static_cast<uint8_t>(address.value)};
+}
+
 void check_name(const std::string& name, const char* what) {
     if (name.empty())
         throw NetworkError(fmt::format("the {} is empty; pass a non-empty one", what));
@@ -198,7 +210,7 @@ Attachment Networks::attach(const std::string& name, const std::string& containe
             // A killed run may have left the pair; its end in a dead namespace is gone already.
             host.delete_link(attachment.host_interface);
             host.add_veth(attachment.host_interface, bridge->index, container_interface,
-                          netns.get());
+                          netns.get(), mac_for(attachment.address));
             Netlink inside = Netlink::in_namespace(
                 netns.get(),
                 fmt::format("the network namespace of pid {} (container {})", pid, container_id));

@@ -6,6 +6,7 @@
 #include "network_support.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -152,6 +153,9 @@ TEST_CASE("network: attach gives the namespace eth0, lo and a default route; det
     CHECK(is_up(host_end));
     const auto eth0 = interface_json("eth0", container.netns_path());
     CHECK(has_address(eth0, attachment.address.to_string(), 24));
+    const uint32_t ip = attachment.address.value;
+    CHECK(eth0.value("address", "") == fmt::format("02:42:{:02x}:{:02x}:{:02x}:{:02x}", ip >> 24,
+                                                   (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff));
     CHECK(is_up(eth0));
     CHECK(is_up(interface_json("lo", container.netns_path())));
     const auto routes =
@@ -167,8 +171,10 @@ TEST_CASE("network: attach gives the namespace eth0, lo and a default route; det
         CHECK(again.address == attachment.address);
         CHECK(again.host_interface == attachment.host_interface);
         CHECK(interface_json("eth0", container.netns_path()).is_null());
-        CHECK(has_address(interface_json("eth0", restarted.netns_path()),
-                          attachment.address.to_string(), 24));
+        const auto eth0_again = interface_json("eth0", restarted.netns_path());
+        CHECK(has_address(eth0_again, attachment.address.to_string(), 24));
+        // The same MAC too (02:42 and the address), or neighbours would keep the old one.
+        CHECK(eth0_again.value("address", "") == eth0.value("address", "x"));
         CHECK(interface_json(attachment.host_interface).value("master", "") == network.bridge);
     }
     SUBCASE("a bridge deleted under a running container: ensure takes its veth back") {
