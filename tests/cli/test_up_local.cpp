@@ -125,6 +125,8 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     CHECK(project.run("exec web -- sh -c 'exit 3'").exit_code == 3);
     CHECK(project.run("exec node -- nslookup web").output.find("Address") != std::string::npos);
     CHECK(project.run("logs web").output == "web up\n");
+    CHECK(project.run("logs --tail 0 web").output.empty());
+    CHECK(project.run("logs --tail 1 node").output.empty());
     CHECK(project.run("port web").output.find(std::to_string(project.port)) != std::string::npos);
 
     // Another project that wants the same host port is stopped before anything starts.

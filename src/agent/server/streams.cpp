@@ -89,8 +89,10 @@ void start_log_stream(Session& session, int64_t id, Supervisor& supervisor, Even
     const auto dir = supervisor.log_dir(container);
     std::optional<size_t> count;
     if (tail >= 0) count = static_cast<size_t>(tail);
-    for (const auto& entry : read_tail(dir, count))
-        session.stream(id, entry_json(entry));
+    // As with docker logs, --tail 0 is none of the past: `logs -f --tail 0` shows what comes.
+    if (tail != 0)
+        for (const auto& entry : read_tail(dir, count))
+            session.stream(id, entry_json(entry));
     if (!follow) {
         session.respond(id, nlohmann::json::object());
         return;
