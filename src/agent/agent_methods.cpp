@@ -63,19 +63,27 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
     }
     if (method == "image.import") {
         const fs::path path = required(params, "path", method);
-        nlohmann::json out = nlohmann::json::array();
-        if (params.contains("rootfs")) {
-            const auto imported = images_->import_rootfs(
-                path, image::parse_reference(params.at("rootfs").get<std::string>()));
-            out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
-            return out;
-        }
+        std::optional<image::Reference> rootfs;
         std::optional<image::Reference> name;
+        if (params.contains("rootfs"))
+            rootfs = image::parse_reference(params.at("rootfs").get<std::string>());
         if (params.contains("name"))
             name = image::parse_reference(params.at("name").get<std::string>());
-        for (const auto& imported : images_->import_archive(path, name))
-            out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
-        return out;
+        // Unpacking a big archive takes long: in a child, as builds do.
+        start_job(
+            session, id, "import of " + path.string(),
+            [this, path, rootfs, name](const auto&) -> nlohmann::json {
+                nlohmann::json out = nlohmann::json::array();
+                if (rootfs) {
+                    const auto imported = images_->import_rootfs(path, *rootfs);
+                    out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
+                    return out;
+                }
+                for (const auto& imported : images_->import_archive(path, name))
+                    out.push_back({{"reference", imported.reference.str()}, {"id", imported.id}});
+                return out;
+            });
+        return nullptr;
     }
     if (method == "image.tag") {
         images_->tag(required(params, "source", method),
@@ -99,8 +107,13 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
         return {{"deleted", result.deleted}, {"bytes_freed", result.bytes_freed}};
     }
     if (method == "image.save") {
-        images_->save(required(params, "name", method), required(params, "output", method));
-        return nlohmann::json::object();
+        const std::string name = required(params, "name", method);
+        const std::string output = required(params, "output", method);
+        start_job(session, id, "save of " + name, [this, name, output](const auto&) {
+            images_->save(name, output);
+            return nlohmann::json::object();
+        });
+        return nullptr;
     }
     if (method == "image.build") {
         image::build::BuildOptions options;
