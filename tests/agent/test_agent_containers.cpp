@@ -160,14 +160,24 @@ TEST_CASE("agent: stop is graceful, then forced after the grace period") {
     CHECK(agent.status(polite.id).state == "running");
 }
 
-TEST_CASE("agent: a container gets SIGTERM on stop, with no signal blocked or ignored") {
-    AgentFixture agent;
-    const auto out = agent.dir.path() / "out";
-    std::filesystem::create_directories(out);
+namespace {
+
+// A container that says when it is ready, and, on SIGTERM, that it got it, in files under `out`.
+agent::ContainerSpec term_trap(AgentFixture& agent, const std::filesystem::path& out) {
     auto trap = agent.spec("trap", {"sh", "-c",
                                     "trap 'touch /out/terminated; exit 0' TERM; touch /out/ready; "
                                     "while true; do sleep 0.1; done"});
     trap.mounts = {{"bind", out.string(), "/out", false}};
+    return trap;
+}
+
+} // namespace
+
+TEST_CASE("agent: a container gets SIGTERM on stop, with no signal blocked or ignored") {
+    AgentFixture agent;
+    const auto out = agent.dir.path() / "out";
+    std::filesystem::create_directories(out);
+    auto trap = term_trap(agent, out);
     trap.stop_grace_ms = 10000;
     const auto status = agent.create(trap);
     REQUIRE(agent.eventually([&] { return std::filesystem::exists(out / "ready"); }));
@@ -196,10 +206,7 @@ TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or proces
     // destroy kills at once: what a graceful stop would save is about to be deleted anyway.
     const auto out = agent.dir.path() / "out";
     std::filesystem::create_directories(out);
-    auto trap = agent.spec("trap", {"sh", "-c",
-                                    "trap 'touch /out/terminated; exit 0' TERM; touch /out/ready; "
-                                    "while true; do sleep 0.1; done"});
-    trap.mounts = {{"bind", out.string(), "/out", false}};
+    auto trap = term_trap(agent, out);
     agent.create(trap);
     REQUIRE(agent.eventually([&] { return std::filesystem::exists(out / "ready"); }));
     const auto network = agent.client->call("network.list")[0];
@@ -235,4 +242,32 @@ TEST_CASE("agent: a network deleted behind the agent's back is repaired at the n
     CHECK(second.state == "running");
     CHECK_FALSE(second.address.empty());
     CHECK(run_command("ip link show " + bridge).exit_code == 0);
+}
+
+TEST_CASE("agent: a named volume outlives its container; binds and tmpfs are what they say") {
+    AgentFixture agent;
+    const auto host_dir = agent.dir.path() / "shared";
+    std::filesystem::create_directories(host_dir);
+    std::ofstream(host_dir / "from-host.txt") << "host\n";
+    auto spec = agent.spec("data", {"sleep", "300"});
+    spec.mounts = {{"volume", agent.environment + "_data", "/data", false},
+                   {"bind", host_dir.string(), "/shared", false},
+                   {"bind", host_dir.string(), "/shared-ro", true},
+                   {"tmpfs", "", "/scratch", false}};
+    agent.create(spec);
+    CHECK(agent.exec(spec.id, {"sh", "-c", "echo kept > /data/file"}).exit_code == 0);
+    CHECK(agent.exec(spec.id, {"cat", "/shared/from-host.txt"}).out == "host\n");
+    CHECK(agent.exec(spec.id, {"sh", "-c", "echo guest > /shared/from-guest.txt"}).exit_code == 0);
+    CHECK(agent.exec(spec.id, {"sh", "-c", "echo no > /shared-ro/nope"}).exit_code != 0);
+    CHECK(agent.exec(spec.id, {"sh", "-c", "grep ' /scratch ' /proc/mounts"}).out.find("tmpfs") ==
+          0);
+    std::ifstream from_guest(host_dir / "from-guest.txt");
+    std::string line;
+    CHECK((std::getline(from_guest, line) && line == "guest"));
+
+    // Recreated, as up does when the configuration changes: the volume's data is still there.
+    agent.client->call("container.rm", {{"id", spec.id}});
+    spec.env["CHANGED"] = "1";
+    agent.create(spec);
+    CHECK(agent.exec(spec.id, {"cat", "/data/file"}).out == "kept\n");
 }

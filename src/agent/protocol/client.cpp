@@ -59,7 +59,7 @@ AgentClient AgentClient::spawn(const std::vector<std::string>& argv) {
     }
     ::close(to_child[0]);
     ::close(from_child[1]);
-    AgentClient client(Fd(from_child[0]), Fd(to_child[1]), argv.at(0));
+    AgentClient client{Fd(from_child[0]), Fd(to_child[1]), argv.at(0)};
     client.child_ = pid;
     return client;
 }

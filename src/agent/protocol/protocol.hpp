@@ -33,7 +33,4 @@ std::string base64_encode(std::string_view bytes);
 // Throws AgentError("protocol", ...) on a character outside the alphabet.
 std::string base64_decode(std::string_view text);
 
-// The current time as RFC 3339 UTC with nanoseconds.
-std::string now_rfc3339_nanos();
-
 } // namespace lcloud::agent

@@ -1,5 +1,6 @@
 #include "agent/protocol/protocol.hpp"
 #include "agent/supervisor/managed.hpp"
+#include "common/clock.hpp"
 #include "runtime/oci/config_json.hpp"
 
 #include "runtime/container/commands.hpp"

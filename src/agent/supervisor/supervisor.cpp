@@ -4,6 +4,7 @@
 #include "agent/ports/port_forwarder.hpp"
 #include "agent/protocol/protocol.hpp"
 #include "agent/supervisor/managed.hpp"
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "runtime/container/commands.hpp"
 #include "runtime/image/overlay.hpp"

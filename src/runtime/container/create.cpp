@@ -1,3 +1,4 @@
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "runtime/cgroups/cgroup.hpp"
 #include "runtime/cgroups/convert.hpp"
@@ -40,19 +41,6 @@ struct CloneArgs {
     uint64_t stack_size = 0;
     uint64_t tls = 0;
 };
-
-std::string now_rfc3339() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto nanos =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() %
-        1'000'000'000;
-    std::tm utc{};
-    ::gmtime_r(&seconds, &utc);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:09}Z", buffer, nanos);
-}
 
 // Undoes a half-made container when create fails at any step.
 struct CreateRollback {
@@ -111,8 +99,8 @@ pid_t create_container(const StateStore& store, const CreateOptions& options,
     check_host_safety(config);
     store.create_dir(options.id);
     CreateRollback rollback{store, options.id, 0, std::nullopt};
-    ContainerState state{options.id,        0, 0, bundle, now_rfc3339(), config.annotations, {},
-                         config.oci_version};
+    ContainerState state{
+        options.id, 0, 0, bundle, now_rfc3339_nanos(), config.annotations, {}, config.oci_version};
     store.save(state);
 
     const fs::path fifo_path = store.exec_fifo(options.id);

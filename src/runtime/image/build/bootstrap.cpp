@@ -1,5 +1,6 @@
 #include "runtime/image/build/bootstrap.hpp"
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/strings.hpp"
@@ -267,7 +268,7 @@ ImportedImage bootstrap_image(Store& store, const BootstrapOptions& options,
     const LayerInfo layer = store.create_layer(tree, options.compression);
     Json image = scratch_image();
     run_config(image) = Json{{"Env", {std::string("PATH=") + image_path}}, {"Cmd", {"/bin/bash"}}};
-    record_step(image, command, layer.diff_id, now_precise());
+    record_step(image, command, layer.diff_id, now_rfc3339_nanos());
     const ImportedImage imported = store.commit({layer}, image.dump(), reference);
     if (progress) progress("--> " + imported.id.substr(0, 19));
     return imported;

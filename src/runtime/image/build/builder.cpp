@@ -1,5 +1,6 @@
 #include "runtime/image/build/builder.hpp"
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/strings.hpp"
 #include "runtime/image/build/image_config.hpp"
@@ -203,7 +204,7 @@ CachedStep Builder::execute(const StepPlan& plan, const Stage& stage, size_t num
         record_step(outcome.config, plan.created_by,
                     outcome.layer ? std::optional<std::string>(outcome.layer->diff_id)
                                   : std::nullopt,
-                    now_precise());
+                    now_rfc3339_nanos());
     return outcome;
 }
 

@@ -83,19 +83,4 @@ void record_step(Json& image, const std::string& created_by,
     image["created"] = created;
 }
 
-std::string now_precise() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto nanos =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() %
-        1'000'000'000;
-    std::tm utc{};
-    ::gmtime_r(&seconds, &utc);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
-    char text[48];
-    std::snprintf(text, sizeof text, "%s.%09lldZ", date, static_cast<long long>(nanos));
-    return text;
-}
-
 } // namespace lcloud::runtime::image::build

@@ -28,7 +28,4 @@ std::vector<std::string> shell_of(const nlohmann::json& image);
 void record_step(nlohmann::json& image, const std::string& created_by,
                  const std::optional<std::string>& diff_id, const std::string& created);
 
-// Now in RFC 3339 with nanoseconds, as Docker writes "created".
-std::string now_precise();
-
 } // namespace lcloud::runtime::image::build
