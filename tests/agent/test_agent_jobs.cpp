@@ -1,6 +1,7 @@
 // Image builds run beside the event loop: the agent answers other clients while one builds, and
 // streams the build's lines to the one that asked.
 #include "agent/agent_fixture.hpp"
+#include "agent/serving_agent.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -8,43 +9,6 @@
 
 using namespace lcloud;
 using namespace lcloud::test;
-
-namespace {
-
-// `lcloud-agent serve` on a socket, so that two clients can talk to it at once.
-struct ServingAgent {
-    TempDir dir;
-    pid_t pid = 0;
-
-    ServingAgent() {
-        pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            ::setenv("LCLOUD_AGENT_NO_FSYNC", "1", 1);
-            const std::string root = (dir.path() / "agent").string();
-            const std::string socket = this->socket();
-            ::execl(LCLOUD_AGENT_BINARY, "lcloud-agent", "serve", "--root", root.c_str(),
-                    "--socket", socket.c_str(), nullptr);
-            ::_exit(127);
-        }
-    }
-    ~ServingAgent() {
-        ::kill(pid, SIGTERM);
-        ::waitpid(pid, nullptr, 0);
-        clean_agent_root(dir.path() / "agent");
-    }
-    std::string socket() const { return (dir.path() / "agent.sock").string(); }
-    agent::AgentClient connect() {
-        for (int i = 0; i < 200; ++i) {
-            if (auto client = agent::AgentClient::connect_unix(socket())) return std::move(*client);
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-        FAIL("the agent did not listen on " << socket());
-        throw std::logic_error("unreachable");
-    }
-};
-
-} // namespace
 
 TEST_CASE("agent: a build runs beside the loop, streams its lines, and others are served") {
     ServingAgent served;
