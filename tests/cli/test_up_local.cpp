@@ -123,6 +123,15 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
 
     CHECK(project.run("exec node-2 -- cat /etc/hostname").output == "node-2\n");
     CHECK(project.run("exec web -- sh -c 'exit 3'").exit_code == 3);
+    // A terminal with -t; stdin with -i.
+    CHECK(project.run("exec -t node-1 -- sh -c 'test -t 0 && test -t 1 && echo a terminal'")
+              .output.find("a terminal") != std::string::npos);
+    CHECK(project.run("exec node-1 -- sh -c 'test -t 1 || echo no terminal'").output ==
+          "no terminal\n");
+    CHECK(run_command("echo hello | " + project.prefix + lcloud_binary() + " -C " +
+                      (project.dir.path() / "project").string() +
+                      " exec -i node-1 -- sh -c 'read line; echo got $line'")
+              .output == "got hello\n");
     CHECK(project.run("exec node -- nslookup web").output.find("Address") != std::string::npos);
     CHECK(project.run("logs web").output == "web up\n");
     CHECK(project.run("logs --tail 0 web").output.empty());
