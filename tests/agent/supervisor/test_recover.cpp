@@ -5,7 +5,6 @@
 
 #include <csignal>
 #include <doctest/doctest.h>
-#include <fstream>
 
 using namespace lcloud;
 using namespace lcloud::test;
@@ -71,28 +70,8 @@ TEST_CASE("agent recover: after kill -9, a new agent adopts the running containe
     CHECK(::kill(ticker_pid, 0) == 0);
     CHECK_FALSE(tcp_exchange(port, "GET /index.html HTTP/1.0\r\n\r\n", 500));
 
-    // A runtime container the agent has no record of (left by a create the kill cut short).
-    const auto stray_bundle = served.dir.path() / "stray";
-    std::filesystem::create_directories(stray_bundle);
-    {
-        std::ifstream in(served.root() / "containers" / ticker_id / "config.json");
-        auto config = nlohmann::json::parse(in);
-        config["linux"]["cgroupsPath"] = "lcloud-test-stray-" + environment;
-        config["linux"]["namespaces"] = nlohmann::json::array(
-            {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}});
-        config["process"]["args"] = {"sleep", "300"};
-        std::ofstream(stray_bundle / "config.json") << config.dump();
-    }
-    const std::string runtime =
-        std::string(LCLOUD_RUNTIME_BINARY) + " --root " + (served.root() / "runtime").string();
-    REQUIRE(run_command(runtime + " run --detach --bundle " + stray_bundle.string() + " stray")
-                .exit_code == 0);
-    REQUIRE(run_command(runtime + " list").output.find("stray") != std::string::npos);
-
     served.start();
     auto client = served.connect();
-    // Nothing runs untracked.
-    CHECK(run_command(runtime + " list").output.find("stray") == std::string::npos);
     const auto list = client.call("container.list", {{"environment", environment}})
                           .get<std::vector<agent::ContainerStatus>>();
     REQUIRE(list.size() == 2);
