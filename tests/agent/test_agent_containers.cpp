@@ -229,6 +229,12 @@ TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or proces
     CHECK(mountinfo.find(agent.root().string()) == std::string::npos);
     CHECK(run_command("nft list ruleset | grep -c " + bridge, true).output == "0\n");
     CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/lcloud-agent/" + web.id));
+    // The shared parent goes with the last container (unless another agent's still run).
+    const bool others = run_command("find /sys/fs/cgroup/pids/lcloud-agent -mindepth 1 -maxdepth 1 "
+                                    "-type d 2>/dev/null | wc -l",
+                                    true)
+                            .output != "0\n";
+    if (!others) CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/lcloud-agent"));
     CHECK_FALSE(std::filesystem::exists(agent.root() / "volumes" / (agent.environment + "_data")));
     CHECK(agent.client->call("container.list").empty());
 }

@@ -271,11 +271,13 @@ void Cgroup::remove() {
         if (::access(directory.path.c_str(), F_OK) == 0)
             for (const fs::path& each : detail::cgroup_tree(directory.path))
                 remove_directory(each);
-    // The default parent (/lcloud, see resolve_cgroup_path) goes with its last container; while
-    // others remain the kernel refuses, which is fine.
-    for (const Directory& directory : directories_)
-        if (directory.path.parent_path().filename() == "lcloud")
+    // The parents lcloud makes (/lcloud, see resolve_cgroup_path; lcloud-agent's /lcloud-agent)
+    // go with their last container; while others remain the kernel refuses, which is fine.
+    for (const Directory& directory : directories_) {
+        const std::string parent = directory.path.parent_path().filename().string();
+        if (parent == "lcloud" || parent == "lcloud-agent")
             ::rmdir(directory.path.parent_path().c_str());
+    }
 }
 
 uint64_t Cgroup::memory_usage() const {
