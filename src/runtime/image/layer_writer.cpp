@@ -34,27 +34,6 @@ struct DirClose {
     void operator()(DIR* dir) const { ::closedir(dir); }
 };
 
-// The names in a directory, sorted: the tar's order does not depend on the file system's.
-std::vector<std::string> sorted_names(int dir_fd, const std::string& shown) {
-    const int copy = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw_errno("duplicate directory fd of", shown);
-    std::unique_ptr<DIR, DirClose> dir(::fdopendir(copy));
-    if (!dir) {
-        ::close(copy);
-        throw_errno("read directory", shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (const dirent* entry = ::readdir(dir.get())) {
-        const std::string name = entry->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-        errno = 0;
-    }
-    if (errno != 0) throw_errno("read directory", shown);
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 class LayerWriter {
   public:
     LayerWriter(int out_fd, Compression compression, std::string root)
@@ -74,7 +53,7 @@ class LayerWriter {
     }
 
     void add_tree(int dir_fd, const std::string& prefix) {
-        for (const std::string& name : sorted_names(dir_fd, shown(prefix))) {
+        for (const std::string& name : sorted_entries(dir_fd, shown(prefix))) {
             const std::string path = prefix.empty() ? name : prefix + "/" + name;
             struct stat st {};
             if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -258,6 +237,27 @@ class LayerWriter {
 
 } // namespace
 
+// The names in a directory, sorted: the tar's order does not depend on the file system's.
+std::vector<std::string> sorted_entries(int dir_fd, const std::string& shown) {
+    const int copy = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw_errno("duplicate directory fd of", shown);
+    std::unique_ptr<DIR, DirClose> dir(::fdopendir(copy));
+    if (!dir) {
+        ::close(copy);
+        throw_errno("read directory", shown);
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* entry = ::readdir(dir.get())) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+        errno = 0;
+    }
+    if (errno != 0) throw_errno("read directory", shown);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 WrittenLayer write_layer(const fs::path& dir, int out_fd, Compression compression) {
     if (compression == Compression::other)
         throw ImageError("write layer from " + dir.string() +
@@ -272,7 +272,7 @@ WrittenLayer write_layer(const fs::path& dir, int out_fd, Compression compressio
 bool directory_is_empty(const fs::path& dir) {
     Fd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!root) throw_errno("open directory", dir.string());
-    return sorted_names(root.get(), dir.string()).empty();
+    return sorted_entries(root.get(), dir.string()).empty();
 }
 
 } // namespace lcloud::runtime::image

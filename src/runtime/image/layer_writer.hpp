@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace lcloud::runtime::image {
 
@@ -23,6 +24,10 @@ struct WrittenLayer {
 // order, so the same tree gives the same tar. Throws SystemError naming the file it could not
 // read, ImageError when libarchive fails.
 WrittenLayer write_layer(const std::filesystem::path& dir, int out_fd, Compression compression);
+
+// The names in a directory (an open fd), sorted: what is written does not depend on the file
+// system's order. `shown` names the directory in errors.
+std::vector<std::string> sorted_entries(int dir_fd, const std::string& shown);
 
 // True when the directory holds nothing: a step that changed no file makes no layer.
 bool directory_is_empty(const std::filesystem::path& dir);

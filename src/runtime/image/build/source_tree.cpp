@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <dirent.h>
 #include <fcntl.h>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,10 +22,6 @@ namespace {
 // Small files are read again rather than remembered: the cache file stays small.
 constexpr off_t remembered_size = 64 * 1024;
 constexpr size_t remembered_count = 20000;
-
-struct DirClose {
-    void operator()(DIR* dir) const { ::closedir(dir); }
-};
 
 std::string sha256_of_fd(int fd, const std::string& path) {
     Sha256 hash;
@@ -52,26 +47,6 @@ std::string type_of(mode_t mode) {
 }
 
 } // namespace
-
-std::vector<std::string> sorted_entries(int dir_fd, const std::string& shown) {
-    const int copy = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (copy < 0) throw_errno("open directory", shown);
-    std::unique_ptr<DIR, DirClose> dir(::fdopendir(copy));
-    if (!dir) {
-        ::close(copy);
-        throw_errno("read directory", shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (const dirent* entry = ::readdir(dir.get())) {
-        const std::string name = entry->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-        errno = 0;
-    }
-    if (errno != 0) throw_errno("read directory", shown);
-    std::sort(names.begin(), names.end());
-    return names;
-}
 
 void FileHashes::load() {
     loaded_ = true;

@@ -6,6 +6,7 @@
 
 #include "common/fd.hpp"
 #include "runtime/image/build/ignore.hpp"
+#include "runtime/image/layer_writer.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -71,8 +72,5 @@ class SourceTree {
     IgnoreRules rules_;
     std::string shown_;
 };
-
-// The names in a directory, sorted.
-std::vector<std::string> sorted_entries(int dir_fd, const std::string& shown);
 
 } // namespace lcloud::runtime::image::build
