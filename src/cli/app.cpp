@@ -115,7 +115,8 @@ int run(int argc, char** argv) {
 
     for (const CommandAdder add :
          {add_init_command, add_validate_command, add_config_command, add_version_command,
-          add_up_command, add_container_commands, add_image_command})
+          add_up_command, add_container_commands, add_image_command, add_box_command,
+          add_machine_commands})
         add(app, context);
 
     try {

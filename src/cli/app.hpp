@@ -69,6 +69,8 @@ void add_version_command(CLI::App& app, Context& context);
 void add_up_command(CLI::App& app, Context& context);
 void add_container_commands(CLI::App& app, Context& context);
 void add_image_command(CLI::App& app, Context& context);
+void add_box_command(CLI::App& app, Context& context);
+void add_machine_commands(CLI::App& app, Context& context);
 
 // Parses the command line and runs the command. Returns the exit code: 0 success, 1 failure,
 // 2 usage error. Errors are caught here, once, and printed as one clear line.

@@ -222,9 +222,23 @@ void add_port(CLI::App& app, Context& context) {
 }
 
 void add_halt(CLI::App& app, Context& context) {
-    auto* command = app.add_subcommand("halt", "Stop every container; 'up' starts them again");
-    context.on_run(command, [&context] {
+    auto* command = app.add_subcommand(
+        "halt", "Stop every container (and power the VM off); 'up' starts them again");
+    auto timeout = std::make_shared<int>(30);
+    command
+        ->add_option("--timeout", *timeout,
+                     "Seconds to wait for the VM's own shutdown before forcing it off")
+        ->capture_default_str();
+    context.on_run(command, [&context, timeout] {
         auto environment = open_environment(context, false);
+        if (environment.machine) {
+            const auto state = state::StateDir::open(environment.project.dir);
+            const auto lock = state::EnvLock::acquire(state.file("lock"), "halt");
+            environment.machine->halt(std::chrono::seconds(*timeout));
+            std::cout << fmt::format("{}: the VM is {}\n", environment.name,
+                                     providers::to_string(environment.machine->status().state));
+            return;
+        }
         if (!environment.agent) {
             std::cout << environment.name << ": nothing runs\n";
             return;
@@ -239,9 +253,23 @@ void add_halt(CLI::App& app, Context& context) {
 
 void add_destroy(CLI::App& app, Context& context) {
     auto* command = app.add_subcommand(
-        "destroy", "Remove the containers, their network and named volumes; keep images");
+        "destroy", "Remove the containers, their network and named volumes (and the VM with its "
+                   "disks and keys); keep images and boxes");
     context.on_run(command, [&context] {
         auto environment = open_environment(context, false);
+        if (environment.machine) {
+            const auto state = state::StateDir::open(environment.project.dir);
+            const auto lock = state::EnvLock::acquire(state.file("lock"), "destroy");
+            const auto removed = environment.machine->destroy();
+            if (context.options().json) {
+                std::cout << nlohmann::json(removed).dump(2) << '\n';
+                return;
+            }
+            if (removed.empty()) std::cout << environment.name << ": nothing to remove\n";
+            for (const auto& line : removed)
+                std::cout << "removed " << line << '\n';
+            return;
+        }
         if (!environment.agent) {
             std::cout << environment.name << ": nothing to remove\n";
             return;

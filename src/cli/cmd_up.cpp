@@ -20,6 +20,25 @@ void add_up_command(CLI::App& app, Context& context) {
         auto environment = open_environment(context, true);
         const auto state = state::StateDir::open(environment.project.dir);
         const auto lock = state::EnvLock::acquire(state.file("lock"), "up");
+        if (environment.machine) {
+            environment.machine->up(progress_printer(context));
+            const auto status = environment.machine->status();
+            if (!environment.project.containers.empty() && !context.options().quiet)
+                std::cerr << "notice: the containers of a libvirt environment do not start in "
+                             "the VM yet; LCLOUD_PROVIDER=local runs them on this host\n";
+            if (context.options().json)
+                std::cout << nlohmann::json{{"environment", environment.name},
+                                            {"vm", status.name},
+                                            {"state", providers::to_string(status.state)},
+                                            {"address", status.address}}
+                                 .dump(2)
+                          << '\n';
+            else if (!context.options().quiet)
+                std::cout << fmt::format("{}: VM {} {} at {} ('lcloud ssh' gets in)\n",
+                                         environment.name, status.name,
+                                         providers::to_string(status.state), status.address);
+            return;
+        }
         const bool quiet = context.options().quiet;
         engine::UpOptions options;
         options.services = *services;

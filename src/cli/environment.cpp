@@ -1,18 +1,21 @@
 #include "cli/environment.hpp"
 
 #include "engine/plan.hpp"
+#include "providers/libvirt/libvirt_machine.hpp"
 #include "providers/local/local_agent.hpp"
+#include "state/state_dir.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 namespace lcloud::cli {
 
 Environment open_environment(const Context& context, bool start) {
-    Environment environment{context.load_project(), "", std::nullopt};
+    Environment environment{context.load_project(), "", std::nullopt, nullptr};
     // Like VAGRANT_DEFAULT_PROVIDER, but it wins over the file: a project made for the VM runs
     // on this host with LCLOUD_PROVIDER=local.
     if (const char* forced = std::getenv("LCLOUD_PROVIDER"); forced && *forced) {
@@ -24,19 +27,47 @@ Environment open_environment(const Context& context, bool start) {
             throw Error(fmt::format("LCLOUD_PROVIDER={}: expected local or libvirt", forced));
     }
     const auto& project = environment.project;
-    if (project.provider != project::Provider::local)
-        throw Error(fmt::format("{}: provider '{}' is not available yet in this build (the VM "
-                                "arrives with the libvirt provider); set 'provider: local' to run "
-                                "the containers on this Linux host",
-                                Context::display_path(project.file),
-                                project::to_string(project.provider)));
+    environment.name = engine::environment_name(project);
+    if (project.provider == project::Provider::libvirt) {
+        providers::libvirt::MachineConfig config;
+        config.project_name = project.name;
+        config.project_dir = project.dir;
+        config.state_dir = project.dir / state::StateDir::dir_name;
+        config.vm = project.vm;
+        config.shares = project.shared_folders;
+        config.agent_binary = agent_binary();
+        environment.machine = std::make_unique<providers::libvirt::LibvirtMachine>(config);
+        return environment;
+    }
     if (project.vm_given && start && !context.options().quiet)
         std::cerr << "notice: provider local runs the containers on this host; the vm section "
                      "is ignored\n";
-    environment.name = engine::environment_name(project);
     if (auto client = providers::local::connect_local_agent(start))
         environment.agent.emplace(std::move(*client));
     return environment;
+}
+
+std::filesystem::path agent_binary() {
+    auto binary = providers::local::local_agent_paths().binary;
+    if (binary.is_absolute()) return binary;
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    while (!dirs.empty()) {
+        const auto colon = dirs.find(':');
+        const std::filesystem::path candidate =
+            std::filesystem::path(dirs.substr(0, colon)) / binary;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (colon == std::string_view::npos) break;
+        dirs.remove_prefix(colon + 1);
+    }
+    return binary;
+}
+
+providers::Progress progress_printer(const Context& context) {
+    const bool quiet = context.options().quiet;
+    return [quiet](const std::string& line) {
+        if (!quiet) std::cerr << "==> " << line << '\n';
+    };
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {

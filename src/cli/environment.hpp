@@ -3,6 +3,9 @@
 #include "agent/protocol/client.hpp"
 #include "agent/protocol/spec.hpp"
 #include "cli/app.hpp"
+#include "providers/machine.hpp"
+
+#include <memory>
 
 #include <optional>
 #include <string>
@@ -14,12 +17,20 @@ struct Environment {
     project::Project project;
     std::string name; // engine::environment_name
     std::optional<agent::AgentClient> agent;
+    // The VM, for provider libvirt; null for provider local.
+    std::unique_ptr<providers::Machine> machine;
 };
 
-// Loads the project and connects to where its containers live. Only the local provider exists
-// yet; the libvirt one arrives with the VM. `start` starts the agent when it is not running;
-// without it, `agent` stays empty when there is nothing to reach.
+// Loads the project and connects to where its containers live. `start` starts the local agent
+// when it is not running; without it, `agent` stays empty when there is nothing to reach. For
+// provider libvirt, `machine` is the VM (its containers arrive with the agent in the VM).
 Environment open_environment(const Context& context, bool start);
+
+// The lcloud-agent program beside this lcloud, else the one in PATH, as an absolute path.
+std::filesystem::path agent_binary();
+
+// Progress lines ("==> …") on stderr, unless -q.
+providers::Progress progress_printer(const Context& context);
 
 // A table: the first row is the header.
 void print_table(const std::vector<std::vector<std::string>>& rows);

@@ -16,7 +16,7 @@ namespace {
 
 const std::vector<std::string_view> top_level_keys = {"version", "name",           "provider",
                                                       "vm",      "shared_folders", "containers"};
-const std::vector<std::string_view> vm_keys = {"box", "cpus", "memory", "disk", "driver", "uri"};
+const std::vector<std::string_view> vm_keys = {"box", "cpus", "memory", "disk", "driver", "uri", "boot_timeout"};
 const std::vector<std::string_view> folder_keys = {"host", "guest", "readonly",
                                                    "allow_outside_project"};
 
@@ -84,6 +84,9 @@ void read_vm(YamlReader& reader, const MapEntry& entry, Vm& vm) {
                                          *driver));
         } else if (item.key == "uri") {
             if (auto uri = reader.string(item.value, path)) vm.uri = *uri;
+        } else if (item.key == "boot_timeout") {
+            if (auto timeout = reader.parse(item.value, path, parse_duration))
+                vm.boot_timeout = *timeout;
         }
     }
 }

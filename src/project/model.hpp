@@ -27,6 +27,9 @@ struct Vm {
     uint64_t disk_bytes = 20 * GiB;
     VmDriver driver = VmDriver::automatic;
     std::string uri = "qemu:///system";
+    // How long `up` waits for the guest; zero means the driver's default (180 s under TCG, 60 s
+    // under KVM).
+    Duration boot_timeout{0};
 };
 
 struct SharedFolder {

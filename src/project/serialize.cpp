@@ -130,7 +130,10 @@ Json to_json(const Project& project) {
               {"memory", format_size(project.vm.memory_bytes)},
               {"disk", format_size(project.vm.disk_bytes)},
               {"driver", to_string(project.vm.driver)},
-              {"uri", project.vm.uri}}},
+              {"uri", project.vm.uri},
+              {"boot_timeout", project.vm.boot_timeout.count() == 0
+                                   ? "auto"
+                                   : format_duration(project.vm.boot_timeout)}}},
             {"shared_folders", folders},
             {"containers", containers}};
 }

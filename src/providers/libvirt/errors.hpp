@@ -1,0 +1,30 @@
+#pragma once
+
+#include "common/error.hpp"
+
+#include <string>
+
+namespace lcloud::providers::libvirt {
+
+// A failed libvirt call: what was being done, to which object, and libvirt's own message.
+class LibvirtError : public Error {
+  public:
+    using Error::Error;
+};
+
+// libvirtd cannot be reached or refuses us: the message says what to run.
+class LibvirtUnavailable : public LibvirtError {
+  public:
+    using LibvirtError::LibvirtError;
+};
+
+// The guest did not become ready in time; the message carries the diagnosis.
+class GuestNotReady : public LibvirtError {
+  public:
+    using LibvirtError::LibvirtError;
+};
+
+// Throws LibvirtError: "<what>: <libvirt's last error>".
+[[noreturn]] void throw_libvirt(const std::string& what);
+
+} // namespace lcloud::providers::libvirt

@@ -1,0 +1,486 @@
+#include "providers/libvirt/libvirt_machine.hpp"
+
+#include "box/box_build.hpp"
+#include "box/errors.hpp"
+#include "providers/libvirt/connection.hpp"
+#include "providers/libvirt/console_watch.hpp"
+#include "providers/libvirt/domain_xml.hpp"
+#include "providers/libvirt/errors.hpp"
+#include "providers/libvirt/guest_network.hpp"
+#include "providers/libvirt/storage.hpp"
+#include "providers/libvirt/xml.hpp"
+#include "runtime/image/sha256.hpp"
+#include "ssh/keys.hpp"
+#include "ssh/known_hosts.hpp"
+#include "ssh/session.hpp"
+#include "state/atomic_file.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace lcloud::providers::libvirt {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string domain_name_for(const std::string& project_name, const fs::path& project_dir) {
+    std::string name;
+    for (const char c : project_name)
+        name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '-';
+    const auto digest = runtime::image::sha256_digest(project_dir.lexically_normal().string());
+    return fmt::format("lcloud-{}-{}", name, digest.substr(7, 8));
+}
+
+namespace {
+
+std::string percent_escape(const std::string& text) {
+    std::string out;
+    for (const unsigned char c : text)
+        out += std::isalnum(c) || c == '/' || c == '.' || c == '_' || c == '-'
+                   ? std::string(1, static_cast<char>(c))
+                   : fmt::format("%{:02X}", c);
+    return out;
+}
+
+bool hardware_virtualization() {
+    const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    ::close(fd);
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);)
+        if (line.starts_with("flags"))
+            return line.find(" vmx") != std::string::npos || line.find(" svm") != std::string::npos;
+    return false;
+}
+
+bool port_open(const std::string& host, uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    const bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return open;
+}
+
+} // namespace
+
+LibvirtMachine::LibvirtMachine(MachineConfig config)
+    : config_(std::move(config)),
+      domain_name_(domain_name_for(config_.project_name, config_.project_dir)),
+      mac_(mac_for(domain_name_)) {}
+
+virConnectPtr LibvirtMachine::connection() {
+    if (!connection_) connection_ = connect(config_.vm.uri);
+    return connection_.get();
+}
+
+DomainHandle LibvirtMachine::lookup() {
+    return DomainHandle(virDomainLookupByName(connection(), domain_name_.c_str()));
+}
+
+DomainHandle LibvirtMachine::require(const std::string& action) {
+    auto domain = lookup();
+    if (!domain)
+        throw LibvirtError(fmt::format("cannot {}: the VM {} does not exist; run 'lcloud up'",
+                                       action, domain_name_));
+    return domain;
+}
+
+MachineState LibvirtMachine::state_of(virDomainPtr domain) {
+    int state = 0;
+    int reason = 0;
+    if (virDomainGetState(domain, &state, &reason, 0) != 0)
+        throw_libvirt(fmt::format("reading the state of {}", domain_name_));
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return MachineState::running;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        return MachineState::paused;
+    case VIR_DOMAIN_SHUTOFF:
+        return virDomainHasManagedSaveImage(domain, 0) == 1 ? MachineState::saved
+                                                            : MachineState::shut_off;
+    case VIR_DOMAIN_CRASHED:
+        return MachineState::crashed;
+    default:
+        return MachineState::other;
+    }
+}
+
+std::string LibvirtMachine::guest_address() {
+    const auto reserved = reserve_address(connection(), "default", mac_, domain_name_).ip;
+    return reserved.substr(0, reserved.find('/'));
+}
+
+MachineStatus LibvirtMachine::status() {
+    MachineStatus status;
+    status.name = domain_name_;
+    auto domain = lookup();
+    if (!domain) return status;
+    status.state = state_of(domain.get());
+    if (const auto saved = state::read_file(config_.state_dir / "machine.json")) {
+        const auto json = nlohmann::json::parse(*saved, nullptr, false);
+        if (json.is_object()) {
+            status.address = json.value("address", "");
+            status.driver = json.value("driver", "");
+            status.box = json.value("box", "");
+        }
+    }
+    return status;
+}
+
+std::chrono::milliseconds LibvirtMachine::boot_timeout() const {
+    if (config_.vm.boot_timeout.count() > 0) return config_.vm.boot_timeout;
+    return driver_ == "kvm" ? 60s : 180s;
+}
+
+std::string LibvirtMachine::choose_driver(Progress progress) {
+    switch (config_.vm.driver) {
+    case project::VmDriver::kvm:
+        return "kvm";
+    case project::VmDriver::qemu:
+        return "qemu";
+    case project::VmDriver::automatic:
+        break;
+    }
+    if (hardware_virtualization()) return "kvm";
+    progress("warning: no usable hardware virtualization (/dev/kvm with vmx or svm in "
+             "/proc/cpuinfo), so the VM runs under TCG emulation and is several times slower; "
+             "set vm.driver: kvm to force KVM");
+    return "qemu";
+}
+
+void LibvirtMachine::up(const Progress& progress) {
+    if (driver_.empty()) driver_ = choose_driver(progress);
+    auto domain = lookup();
+    if (!domain) return create_and_boot(progress);
+    switch (state_of(domain.get())) {
+    case MachineState::running:
+        // A killed `up` may have left it booting: finish the wait.
+        if (!ready_report(console_log()))
+            wait_until_ready(progress);
+        else
+            wait_for_ssh(boot_timeout());
+        return;
+    case MachineState::paused:
+        if (virDomainResume(domain.get()) != 0) throw_libvirt("resuming " + domain_name_);
+        return;
+    case MachineState::saved:
+        return resume(progress);
+    default:
+        return create_and_boot(progress);
+    }
+}
+
+void LibvirtMachine::create_and_boot(const Progress& progress) {
+    auto box = box::find_box(config_.vm.box);
+    if (!box) {
+        if (config_.vm.box != box::default_box)
+            throw box::BoxError(fmt::format("the box {} is not on this host; add it with 'lcloud "
+                                            "box add FILE' or use the default box {}",
+                                            config_.vm.box, box::default_box));
+        progress(fmt::format("building the box {} (once)", box::default_box));
+        box::BuildOptions options;
+        options.agent = config_.agent_binary;
+        box = box::build_box(options, progress);
+    }
+    auto connection = this->connection();
+    std::string uuid;
+    if (auto existing = lookup()) {
+        char text[VIR_UUID_STRING_BUFLEN] = {};
+        if (virDomainGetUUIDString(existing.get(), text) == 0) uuid = text;
+    }
+    if (uuid.empty()) {
+        progress(fmt::format("checking the box {} {}", box->name, box->version));
+        box::verify_box(*box);
+    }
+    ensure_network_active(connection, "default");
+    const auto address = reserve_address(connection, "default", mac_, domain_name_);
+    ensure_pool(connection);
+
+    DomainSpec spec;
+    spec.name = domain_name_;
+    spec.uuid = uuid;
+    spec.type = driver_;
+    spec.cpus = config_.vm.cpus;
+    spec.memory_bytes = config_.vm.memory_bytes;
+    spec.mac = mac_;
+    spec.console_log = console_log();
+    spec.uid = ::getuid();
+    spec.gid = ::getgid();
+    spec.project_dir = config_.project_dir.string();
+    spec.data_disk = ensure_volume(connection, domain_name_ + "-data.qcow2", config_.vm.disk_bytes);
+    if (box->kind == box::BoxKind::disk)
+        spec.root_disk = ensure_volume(connection, domain_name_ + "-root.qcow2",
+                                       config_.vm.disk_bytes, *box->file("disk"));
+    spec.kernel = box->file("kernel");
+    spec.initrd = box->file("initrd");
+
+    const auto key =
+        ssh::ensure_key_pair(config_.state_dir / "id_ed25519", "lcloud@" + domain_name_);
+    const auto space = key.find(' ');
+    const auto key_word =
+        key.substr(0, space) + ":" + key.substr(space + 1, key.find(' ', space + 1) - space - 1);
+    std::string cmdline = box->cmdline();
+    cmdline += fmt::format(" lcloud.hostname={} lcloud.ip={} lcloud.gateway={} lcloud.dns={} "
+                           "lcloud.key={}",
+                           config_.project_name.empty() ? "lcloud" : config_.project_name,
+                           address.ip, address.gateway, address.gateway, key_word);
+    int index = 0;
+    for (const auto& folder : config_.shares) {
+        const auto tag = fmt::format("lcloud{}", index++);
+        spec.shares.push_back({tag, folder.host, folder.readonly});
+        cmdline += fmt::format(" lcloud.share={},{},{}", tag, percent_escape(folder.guest),
+                               folder.readonly ? "ro" : "rw");
+    }
+    spec.cmdline = cmdline;
+
+    fs::create_directories(config_.state_dir);
+    state::write_file_atomic(config_.state_dir / "machine.json",
+                             nlohmann::json{{"domain", domain_name_},
+                                            {"address", address.ip.substr(0, address.ip.find('/'))},
+                                            {"mac", mac_},
+                                            {"driver", driver_},
+                                            {"box", box->name + " " + box->version},
+                                            {"box_checksum", box->checksum()}}
+                                 .dump(2));
+    // Defined again at every cold boot, so that a changed vm section applies.
+    const auto xml = domain_xml(spec);
+    DomainHandle domain(virDomainDefineXML(connection, xml.c_str()));
+    if (!domain) throw_libvirt(fmt::format("defining the VM {}", domain_name_));
+    progress(fmt::format("booting {} ({} vCPU, {} MiB, {} at {})", domain_name_, spec.cpus,
+                         spec.memory_bytes >> 20, driver_ == "kvm" ? "KVM" : "TCG",
+                         address.ip.substr(0, address.ip.find('/'))));
+    if (virDomainCreate(domain.get()) != 0)
+        throw_libvirt(fmt::format("starting the VM {}", domain_name_));
+    wait_until_ready(progress);
+}
+
+void LibvirtMachine::wait_until_ready(const Progress& progress) {
+    const auto timeout = boot_timeout();
+    std::string gone_reason;
+    const auto report = wait_for_ready(
+        console_log(), timeout,
+        [this]() -> std::optional<std::string> {
+            // panic=-1 reboots a panicking guest at once, forever: it would never be ready.
+            if (const auto log = state::read_file(console_log());
+                log && log->find("Kernel panic") != std::string::npos)
+                return "the guest's kernel panicked";
+            auto domain = lookup();
+            if (!domain) return "the VM was removed";
+            const auto state = state_of(domain.get());
+            if (state != MachineState::running)
+                return fmt::format("the VM is {}", to_string(state));
+            return std::nullopt;
+        },
+        &gone_reason);
+    if (!report) {
+        auto domain = lookup();
+        const std::string state = domain ? std::string(to_string(state_of(domain.get()))) : "gone";
+        throw GuestNotReady(fmt::format(
+            "the VM {} did not become ready {}.\n  domain state: {}\n  network: {}\n  last lines "
+            "of {}:\n{}",
+            domain_name_,
+            gone_reason.empty()
+                ? fmt::format("within {} s (vm.boot_timeout)", timeout.count() / 1000)
+                : "(" + gone_reason + ")",
+            state, describe_lease(connection(), "default", mac_), console_log().string(),
+            last_lines(console_log(), 20)));
+    }
+    const auto address = guest_address();
+    const auto known_hosts = config_.state_dir / "known_hosts";
+    if (!report->host_key.empty()) {
+        const auto pinned = ssh::pinned_host_key(known_hosts, address, 22);
+        const auto key_only = [](const std::string& line) {
+            const auto first = line.find(' ');
+            return line.substr(0, line.find(' ', first + 1));
+        };
+        if (pinned && key_only(*pinned) != key_only(report->host_key))
+            throw LibvirtError(fmt::format(
+                "the VM {} now has another SSH host key than the one pinned in {}; if its data "
+                "disk was replaced on purpose, run 'lcloud destroy' and 'lcloud up'",
+                domain_name_, known_hosts.string()));
+        if (!pinned) ssh::pin_host_key(known_hosts, address, 22, report->host_key);
+    }
+    progress(fmt::format("{} is ready (guest uptime {} s)", domain_name_, report->uptime));
+}
+
+void LibvirtMachine::wait_for_ssh(std::chrono::milliseconds timeout) {
+    const auto address = guest_address();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!port_open(address, 22)) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw GuestNotReady(fmt::format("the VM {} does not answer SSH at {}:22 after {} s; "
+                                            "last lines of {}:\n{}",
+                                            domain_name_, address, timeout.count() / 1000,
+                                            console_log().string(), last_lines(console_log(), 20)));
+        std::this_thread::sleep_for(50ms);
+    }
+}
+
+std::string LibvirtMachine::guest_run(const std::string& command) {
+    const auto endpoint = ssh_endpoint();
+    ssh::Target target;
+    target.host = endpoint.host;
+    target.port = endpoint.port;
+    target.user = endpoint.user;
+    target.identity = endpoint.identity;
+    target.known_hosts = endpoint.known_hosts;
+    auto session = ssh::Session::connect(target);
+    auto result = session.capture(command);
+    if (result.exit_code != 0)
+        throw LibvirtError(fmt::format("in the VM {}, '{}' exited with {}: {}{}", domain_name_,
+                                       command, result.exit_code, result.out, result.err));
+    return result.out;
+}
+
+void LibvirtMachine::halt(std::chrono::seconds timeout) {
+    auto domain = lookup();
+    if (!domain) return;
+    const auto state = state_of(domain.get());
+    if (state != MachineState::running && state != MachineState::paused) return;
+    if (state == MachineState::running &&
+        virDomainShutdownFlags(domain.get(), VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (state_of(domain.get()) == MachineState::shut_off) return;
+            std::this_thread::sleep_for(50ms);
+        }
+        spdlog::warn("{} did not power off within {} s of the ACPI request; forcing it off",
+                     domain_name_, timeout.count());
+    }
+    if (virDomainDestroy(domain.get()) != 0 && state_of(domain.get()) != MachineState::shut_off)
+        throw_libvirt(fmt::format("powering off {}", domain_name_));
+}
+
+void LibvirtMachine::suspend() {
+    auto domain = require("suspend");
+    if (state_of(domain.get()) != MachineState::running) return;
+    // QEMU cannot save a VM while a 9p share is mounted in it: unmount, save, mount on resume.
+    guest_run("/init shares-umount");
+    if (virDomainManagedSave(domain.get(), 0) != 0) {
+        guest_run("/init shares-mount");
+        throw_libvirt(fmt::format("saving the state of {}", domain_name_));
+    }
+}
+
+void LibvirtMachine::resume(const Progress& progress) {
+    auto domain = require("resume");
+    const auto state = state_of(domain.get());
+    if (state == MachineState::running) return;
+    if (state == MachineState::paused) {
+        if (virDomainResume(domain.get()) != 0) throw_libvirt("resuming " + domain_name_);
+        return;
+    }
+    if (state != MachineState::saved) return up(progress);
+    if (virDomainCreate(domain.get()) != 0)
+        throw_libvirt(fmt::format("restoring {}", domain_name_));
+    wait_for_ssh(boot_timeout());
+    guest_run("/init shares-mount");
+    progress(fmt::format("{} resumed", domain_name_));
+}
+
+void LibvirtMachine::reload(const Progress& progress) {
+    halt(60s);
+    up(progress);
+}
+
+void LibvirtMachine::snapshot_save(const std::string& name) {
+    auto domain = require("take a snapshot");
+    const bool running = state_of(domain.get()) == MachineState::running;
+    if (running) guest_run("/init shares-umount");
+    const auto xml =
+        fmt::format("<domainsnapshot><name>{}</name></domainsnapshot>", xml_escape(name));
+    SnapshotHandle snapshot(virDomainSnapshotCreateXML(domain.get(), xml.c_str(), 0));
+    if (running) guest_run("/init shares-mount");
+    if (!snapshot) throw_libvirt(fmt::format("taking the snapshot {} of {}", name, domain_name_));
+}
+
+void LibvirtMachine::snapshot_restore(const std::string& name) {
+    auto domain = require("restore a snapshot");
+    SnapshotHandle snapshot(virDomainSnapshotLookupByName(domain.get(), name.c_str(), 0));
+    if (!snapshot)
+        throw LibvirtError(fmt::format("{} has no snapshot '{}'; 'lcloud snapshot list' shows "
+                                       "them",
+                                       domain_name_, name));
+    if (virDomainRevertToSnapshot(snapshot.get(), VIR_DOMAIN_SNAPSHOT_REVERT_FORCE) != 0)
+        throw_libvirt(fmt::format("restoring the snapshot {} of {}", name, domain_name_));
+    if (state_of(domain.get()) == MachineState::running) {
+        wait_for_ssh(boot_timeout());
+        guest_run("/init shares-mount");
+    }
+}
+
+void LibvirtMachine::snapshot_delete(const std::string& name) {
+    auto domain = require("delete a snapshot");
+    SnapshotHandle snapshot(virDomainSnapshotLookupByName(domain.get(), name.c_str(), 0));
+    if (!snapshot) throw LibvirtError(fmt::format("{} has no snapshot '{}'", domain_name_, name));
+    if (virDomainSnapshotDelete(snapshot.get(), 0) != 0)
+        throw_libvirt(fmt::format("deleting the snapshot {} of {}", name, domain_name_));
+}
+
+std::vector<std::string> LibvirtMachine::snapshot_list() {
+    std::vector<std::string> names;
+    auto domain = lookup();
+    if (!domain) return names;
+    virDomainSnapshotPtr* snapshots = nullptr;
+    const int count = virDomainListAllSnapshots(domain.get(), &snapshots, 0);
+    for (int i = 0; i < count; ++i) {
+        SnapshotHandle snapshot(snapshots[i]);
+        names.emplace_back(virDomainSnapshotGetName(snapshot.get()));
+    }
+    ::free(snapshots);
+    return names;
+}
+
+std::vector<std::string> LibvirtMachine::destroy() {
+    std::vector<std::string> removed;
+    auto connection = this->connection();
+    if (auto domain = lookup()) {
+        if (virDomainIsActive(domain.get()) == 1 && virDomainDestroy(domain.get()) != 0)
+            throw_libvirt(fmt::format("powering off {}", domain_name_));
+        const unsigned flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                               VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
+        if (virDomainUndefineFlags(domain.get(), flags) != 0)
+            throw_libvirt(fmt::format("removing the VM {}", domain_name_));
+        removed.push_back("VM " + domain_name_);
+    }
+    for (const auto& volume : volumes_with_prefix(connection, domain_name_ + "-")) {
+        delete_volume(connection, volume);
+        removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
+    }
+    release_address(connection, "default", mac_);
+    for (const char* file :
+         {"id_ed25519", "id_ed25519.pub", "known_hosts", "console.log", "machine.json"}) {
+        std::error_code error;
+        if (fs::remove(config_.state_dir / file, error))
+            removed.push_back(fmt::format("{}", (config_.state_dir / file).string()));
+    }
+    return removed;
+}
+
+SshEndpoint LibvirtMachine::ssh_endpoint() {
+    SshEndpoint endpoint;
+    std::string address;
+    if (const auto saved = state::read_file(config_.state_dir / "machine.json")) {
+        const auto json = nlohmann::json::parse(*saved, nullptr, false);
+        if (json.is_object()) address = json.value("address", "");
+    }
+    endpoint.host = address.empty() ? guest_address() : address;
+    endpoint.identity = (config_.state_dir / "id_ed25519").string();
+    endpoint.known_hosts = (config_.state_dir / "known_hosts").string();
+    return endpoint;
+}
+
+} // namespace lcloud::providers::libvirt

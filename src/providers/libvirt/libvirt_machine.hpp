@@ -1,0 +1,67 @@
+#pragma once
+
+#include "project/model.hpp"
+#include "providers/libvirt/handles.hpp"
+#include "providers/machine.hpp"
+
+#include <filesystem>
+#include <optional>
+
+namespace lcloud::providers::libvirt {
+
+struct MachineConfig {
+    std::string project_name;
+    std::filesystem::path project_dir;
+    std::filesystem::path state_dir; // .lcloud
+    project::Vm vm;
+    std::vector<project::SharedFolder> shares;
+    std::filesystem::path agent_binary; // put into the box when `up` has to build it
+};
+
+// "lcloud-<name>-<8 hex of the project path's sha256>": two checkouts never collide.
+std::string domain_name_for(const std::string& project_name,
+                            const std::filesystem::path& project_dir);
+
+class LibvirtMachine final : public Machine {
+  public:
+    explicit LibvirtMachine(MachineConfig config);
+
+    MachineStatus status() override;
+    void up(const Progress& progress) override;
+    void halt(std::chrono::seconds timeout) override;
+    void suspend() override;
+    void resume(const Progress& progress) override;
+    void reload(const Progress& progress) override;
+    void snapshot_save(const std::string& name) override;
+    void snapshot_restore(const std::string& name) override;
+    void snapshot_delete(const std::string& name) override;
+    std::vector<std::string> snapshot_list() override;
+    std::vector<std::string> destroy() override;
+    SshEndpoint ssh_endpoint() override;
+
+    const std::string& domain_name() const { return domain_name_; }
+    std::filesystem::path console_log() const { return config_.state_dir / "console.log"; }
+
+  private:
+    virConnectPtr connection();
+    DomainHandle lookup();
+    DomainHandle require(const std::string& action);
+    MachineState state_of(virDomainPtr domain);
+    std::string guest_address(); // "192.168.122.150", from the reservation
+    std::string choose_driver(Progress progress);
+    void create_and_boot(const Progress& progress);
+    void boot(virDomainPtr domain, const Progress& progress, bool fresh);
+    void wait_until_ready(const Progress& progress);
+    void wait_for_ssh(std::chrono::milliseconds timeout);
+    // Runs a command in the guest as root; throws on a non-zero exit.
+    std::string guest_run(const std::string& command);
+    std::chrono::milliseconds boot_timeout() const;
+
+    MachineConfig config_;
+    std::string domain_name_;
+    std::string mac_;
+    std::string driver_;
+    ConnectionHandle connection_;
+};
+
+} // namespace lcloud::providers::libvirt

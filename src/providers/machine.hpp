@@ -1,0 +1,56 @@
+#pragma once
+
+// The Provider seam: the machine an environment's containers live in. The engine and the CLI
+// talk to this interface; providers/libvirt implements it with a VM.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lcloud::providers {
+
+using Progress = std::function<void(const std::string&)>;
+
+enum class MachineState { not_created, running, paused, saved, shut_off, crashed, other };
+std::string_view to_string(MachineState state);
+
+struct MachineStatus {
+    std::string name; // the domain
+    MachineState state = MachineState::not_created;
+    std::string address; // the guest's IPv4 address, when known
+    std::string driver;  // "qemu" (TCG) or "kvm"
+    std::string box;     // "lcloud/base 20261123.194501"
+};
+
+// Where `lcloud ssh` and the agent transport connect.
+struct SshEndpoint {
+    std::string host;
+    uint16_t port = 22;
+    std::string user = "root";
+    std::string identity;    // private key file
+    std::string known_hosts; // the pinned host key
+};
+
+class Machine {
+  public:
+    virtual ~Machine() = default;
+    virtual MachineStatus status() = 0;
+    // Creates, boots or resumes the machine and waits until it answers SSH.
+    virtual void up(const Progress& progress) = 0;
+    // ACPI shutdown, then power off after `timeout`. Nothing when it is not running.
+    virtual void halt(std::chrono::seconds timeout) = 0;
+    virtual void suspend() = 0;
+    virtual void resume(const Progress& progress) = 0;
+    virtual void reload(const Progress& progress) = 0;
+    virtual void snapshot_save(const std::string& name) = 0;
+    virtual void snapshot_restore(const std::string& name) = 0;
+    virtual void snapshot_delete(const std::string& name) = 0;
+    virtual std::vector<std::string> snapshot_list() = 0;
+    // Removes everything of the machine; returns one line for each thing removed.
+    virtual std::vector<std::string> destroy() = 0;
+    virtual SshEndpoint ssh_endpoint() = 0;
+};
+
+} // namespace lcloud::providers
