@@ -232,11 +232,14 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     const auto space = key.find(' ');
     const auto key_word =
         key.substr(0, space) + ":" + key.substr(space + 1, key.find(' ', space + 1) - space - 1);
-    std::string cmdline = box->cmdline();
+    // A disk box brings no flags of its own; its init needs the console to announce readiness.
+    std::string cmdline =
+        box->cmdline().empty() ? "console=ttyS0 quiet loglevel=1 panic=-1" : box->cmdline();
     cmdline += fmt::format(" lcloud.hostname={} lcloud.ip={} lcloud.gateway={} lcloud.dns={} "
                            "lcloud.key={}",
                            config_.project_name.empty() ? "lcloud" : config_.project_name,
                            address.ip, address.gateway, address.gateway, key_word);
+    if (spec.root_disk) cmdline += " lcloud.data=/dev/vdb";
     int index = 0;
     for (const auto& folder : config_.shares) {
         const auto tag = fmt::format("lcloud{}", index++);
