@@ -49,6 +49,16 @@ TEST_CASE("vm: up, ssh, shared folders, halt, suspend, snapshots and destroy") {
     CHECK(project.ssh("touch /lcloud/docs/new.txt").exit_code != 0);
     CHECK_FALSE(fs::exists(project.dir() / "docs" / "new.txt"));
 
+    // `lcloud ssh` on a terminal: the guest's shell gets one, and its exit code comes back.
+    const auto shell = run_command(fmt::format(
+        "printf '[ -t 0 ] && echo term$((1+1))inal; echo $((6*7)); exit 3\\n' | script -qec '{} -C {} "
+        "ssh' /dev/null",
+        LCLOUD_BINARY, project.dir().string()));
+    INFO(shell.output);
+    CHECK(shell.exit_code == 3);
+    CHECK(shell.output.find("term2inal") != std::string::npos);
+    CHECK(shell.output.find("42") != std::string::npos);
+
     const auto status = project.lcloud("--json status");
     REQUIRE(status.exit_code == 0);
     const auto status_json = nlohmann::json::parse(status.output);
