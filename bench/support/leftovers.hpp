@@ -107,10 +107,10 @@ class Leftovers {
     void process_gone(int pid, const std::string& what) {
         add_if(pid > 0 && ::kill(pid, 0) == 0, what + " (pid " + std::to_string(pid) + ")");
     }
-    bool report() const {
+    bool report(const char* looked_for = "container, process, mount, link, nftables table or "
+                                         "cgroup") const {
         if (found_.empty()) {
-            std::printf("left behind: nothing (no container, process, mount, link, nftables "
-                        "table or cgroup of this run)\n");
+            std::printf("left behind: nothing (no %s of this run)\n", looked_for);
             return true;
         }
         std::printf("left behind:\n");

@@ -53,15 +53,18 @@ class WorkDir {
     ~WorkDir() {
         unmount_below(path_);
         std::error_code ignored;
-        fs::remove_all(path_, ignored);
+        if (!keep_) fs::remove_all(path_, ignored);
     }
     const fs::path& path() const { return path_; }
+    // Leaves the directory (logs) in place at the end.
+    void keep() { keep_ = true; }
     RunOptions options(std::vector<std::string> env = {}, int netns_fd = -1) const {
         return {std::move(env), netns_fd, (path_ / "command.out").string()};
     }
 
   private:
     fs::path path_;
+    bool keep_ = false;
 };
 
 // A root file system tarball of Debian's busybox-static with every applet (as the tests make
