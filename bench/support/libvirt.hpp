@@ -72,7 +72,7 @@ inline void ensure_libvirt(const WorkDir& work) {
 }
 
 // What is on the host of the VMs named PREFIX*: domains (any state), volumes in the given
-// pools, DHCP reservations in the `default` network, qemu processes.
+// pools, DHCP reservations in the `default` and `lcloud` networks, qemu processes.
 inline std::vector<std::string> vm_traces(const WorkDir& work,
                                           const std::vector<std::string>& prefixes,
                                           const std::vector<std::string>& pools) {
@@ -89,12 +89,14 @@ inline std::vector<std::string> vm_traces(const WorkDir& work,
                 found.push_back("volume " + pool + "/" + volume.substr(0, volume.find(' ')));
         }
     }
-    for (const auto& line :
-         output_lines(run({"virsh", "net-dumpxml", "default"}, work.options()).output))
-        for (const auto& prefix : prefixes)
-            if (line.find("<host ") != std::string::npos &&
-                line.find("name='" + prefix) != std::string::npos)
-                found.push_back("DHCP reservation in network default:" + line);
+    for (const char* network : {"default", "lcloud"})
+        for (const auto& line :
+             output_lines(run({"virsh", "net-dumpxml", network}, work.options()).output))
+            for (const auto& prefix : prefixes)
+                if (line.find("<host ") != std::string::npos &&
+                    line.find("name='" + prefix) != std::string::npos)
+                    found.push_back(std::string("DHCP reservation in network ") + network + ":" +
+                                    line);
     for (const auto& prefix : prefixes)
         for (const int pid : processes_naming("guest=" + prefix))
             found.push_back("qemu process " + std::to_string(pid) + " of " + prefix + "*");

@@ -27,7 +27,7 @@ struct DomainSpec {
     std::string cmdline;
     std::optional<std::filesystem::path> root_disk; // a disk box's overlay
     std::filesystem::path data_disk;
-    std::string network = "default";
+    std::string network = "lcloud";
     std::string mac;
     std::vector<DomainShare> shares;
     std::filesystem::path console_log;

@@ -7,7 +7,10 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <fstream>
+#include <optional>
 #include <set>
+#include <sstream>
 
 namespace lcloud::providers::libvirt {
 
@@ -16,11 +19,8 @@ namespace {
 NetworkHandle open_network(virConnectPtr connection, const std::string& name) {
     NetworkHandle network(virNetworkLookupByName(connection, name.c_str()));
     if (!network)
-        throw LibvirtError(fmt::format(
-            "libvirt has no network '{}' (the NAT network Debian's libvirt-daemon-config-network "
-            "defines); install that package, or define it again with 'virsh net-define "
-            "/usr/share/libvirt/networks/default.xml'",
-            name));
+        throw LibvirtError(
+            fmt::format("libvirt has no network '{}'; 'lcloud up' defines it again", name));
     return network;
 }
 
@@ -65,12 +65,88 @@ void update_hosts(virNetworkPtr network, unsigned command, const std::string& en
 
 } // namespace
 
-void ensure_network_active(virConnectPtr connection, const std::string& name) {
-    auto network = open_network(connection, name);
+namespace {
+
+// The /24s in use on this host: its routes, and every libvirt network's address.
+std::set<uint32_t> used_subnets(virConnectPtr connection) {
+    std::set<uint32_t> used;
+    std::ifstream routes("/proc/net/route");
+    std::string line;
+    std::getline(routes, line); // the header
+    while (std::getline(routes, line)) {
+        std::istringstream fields(line);
+        std::string device, destination, gateway;
+        fields >> device >> destination >> gateway;
+        const uint32_t value = ntohl(static_cast<uint32_t>(std::stoul(destination, nullptr, 16)));
+        if (value != 0) used.insert(value & 0xffffff00u);
+    }
+    virNetworkPtr* networks = nullptr;
+    const int count = virConnectListAllNetworks(connection, &networks, 0);
+    for (int i = 0; i < count; ++i) {
+        NetworkHandle network(networks[i]);
+        OwnedString xml(virNetworkGetXMLDesc(network.get(), 0));
+        if (!xml) continue;
+        for (const auto& address : xml_select(xml.get(), "/network/ip/@address", "a network"))
+            if (address.find(':') == std::string::npos)
+                used.insert(parse_ipv4(address) & 0xffffff00u);
+    }
+    ::free(networks);
+    return used;
+}
+
+} // namespace
+
+void ensure_network(virConnectPtr connection) {
+    NetworkHandle network(virNetworkLookupByName(connection, network_name));
+    if (!network) {
+        const auto used = used_subnets(connection);
+        std::optional<uint32_t> subnet;
+        for (uint32_t third = 123; third < 200 && !subnet; ++third) {
+            const uint32_t candidate = (192u << 24) | (168u << 16) | (third << 8);
+            if (!used.count(candidate)) subnet = candidate;
+        }
+        if (!subnet)
+            throw LibvirtError("no free 192.168.123-199.0/24 for lcloud's libvirt network; every "
+                               "one is routed on this host already");
+        const auto xml = fmt::format(
+            "<network><name>{}</name><forward mode='nat'/>"
+            "<bridge name='virbr-lcloud' stp='off' delay='0'/>"
+            "<ip address='{}' netmask='255.255.255.0'><dhcp><range start='{}' end='{}'/></dhcp>"
+            "</ip></network>",
+            network_name, format_ipv4(*subnet + 1), format_ipv4(*subnet + 2),
+            format_ipv4(*subnet + 127));
+        network.reset(virNetworkDefineXML(connection, xml.c_str()));
+        if (!network) throw_libvirt(fmt::format("defining the libvirt network {}", network_name));
+    }
     if (virNetworkIsActive(network.get()) == 1) return;
     if (virNetworkCreate(network.get()) != 0 && virNetworkIsActive(network.get()) != 1)
-        throw_libvirt(fmt::format("starting the libvirt network {}", name));
+        throw_libvirt(fmt::format("starting the libvirt network {}", network_name));
     virNetworkSetAutostart(network.get(), 1);
+}
+
+bool remove_network_if_unused(virConnectPtr connection) {
+    NetworkHandle network(virNetworkLookupByName(connection, network_name));
+    if (!network) return false;
+    virDomainPtr* domains = nullptr;
+    const int count = virConnectListAllDomains(connection, &domains, 0);
+    bool used = false;
+    for (int i = 0; i < count; ++i) {
+        DomainHandle domain(domains[i]);
+        OwnedString xml(virDomainGetXMLDesc(domain.get(), VIR_DOMAIN_XML_INACTIVE));
+        if (xml && !xml_select(xml.get(),
+                               fmt::format("/domain/devices/interface/source[@network='{}']",
+                                           network_name),
+                               "a domain")
+                        .empty())
+            used = true;
+    }
+    ::free(domains);
+    if (used || count < 0) return false;
+    if (virNetworkIsActive(network.get()) == 1 && virNetworkDestroy(network.get()) != 0)
+        throw_libvirt(fmt::format("stopping the libvirt network {}", network_name));
+    if (virNetworkUndefine(network.get()) != 0)
+        throw_libvirt(fmt::format("removing the libvirt network {}", network_name));
+    return true;
 }
 
 std::string mac_for(const std::string& seed) {

@@ -1,24 +1,32 @@
 #pragma once
 
-// The guest's place on libvirt's NAT network `default`. Its address is chosen before boot and
-// reserved in the network's DHCP host table (so dnsmasq never leases it to another guest), then
-// handed to the guest's init on the kernel command line: no DHCP wait at boot.
+// The guest's place on a libvirt NAT network: lcloud's own, `lcloud`, like `default` but with STP
+// off on its bridge. With STP on, a VM's port forwards nothing for 4 s after QEMU starts (the
+// kernel's minimum forward delay), which a resumed VM pays in full. Its address is chosen before
+// boot and reserved in the network's DHCP host table (so dnsmasq never leases it to another guest),
+// then handed to the guest's init on the kernel command line: no DHCP wait at boot.
 
 #include <libvirt/libvirt.h>
 #include <string>
 
 namespace lcloud::providers::libvirt {
 
+inline constexpr const char* network_name = "lcloud";
+
 struct GuestAddress {
-    std::string network = "default";
+    std::string network = network_name;
     std::string mac;
     std::string ip;
     int prefix = 24;
     std::string gateway;
 };
 
-// The network, started (and set to autostart) when it is inactive.
-void ensure_network_active(virConnectPtr connection, const std::string& network);
+// lcloud's network, defined when missing (NAT, STP off, a /24 that no route or other libvirt
+// network uses), started (and set to autostart) when inactive.
+void ensure_network(virConnectPtr connection);
+
+// Removes lcloud's network when no lcloud domain is left to use it; true when it did.
+bool remove_network_if_unused(virConnectPtr connection);
 
 // A free address (not the gateway, not reserved, not leased), derived from `seed` so that a
 // machine tends to get the same one back, and its reservation under `host_name`. Reuses the

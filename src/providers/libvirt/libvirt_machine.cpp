@@ -119,7 +119,7 @@ MachineState LibvirtMachine::state_of(virDomainPtr domain) {
 }
 
 std::string LibvirtMachine::guest_address() {
-    const auto reserved = reserve_address(connection(), "default", mac_, domain_name_).ip;
+    const auto reserved = reserve_address(connection(), network_name, mac_, domain_name_).ip;
     return reserved.substr(0, reserved.find('/'));
 }
 
@@ -205,8 +205,8 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         progress(fmt::format("checking the box {} {}", box->name, box->version));
         box::verify_box(*box);
     }
-    ensure_network_active(connection, "default");
-    const auto address = reserve_address(connection, "default", mac_, domain_name_);
+    ensure_network(connection);
+    const auto address = reserve_address(connection, network_name, mac_, domain_name_);
     ensure_pool(connection);
 
     DomainSpec spec;
@@ -298,7 +298,7 @@ void LibvirtMachine::wait_until_ready(const Progress& progress) {
             gone_reason.empty()
                 ? fmt::format("within {} s (vm.boot_timeout)", timeout.count() / 1000)
                 : "(" + gone_reason + ")",
-            state, describe_lease(connection(), "default", mac_), console_log().string(),
+            state, describe_lease(connection(), network_name, mac_), console_log().string(),
             last_lines(console_log(), 20)));
     }
     const auto address = guest_address();
@@ -463,7 +463,10 @@ std::vector<std::string> LibvirtMachine::destroy() {
         delete_volume(connection, volume);
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
-    release_address(connection, "default", mac_);
+    release_address(connection, network_name, mac_);
+    if (remove_network_if_unused(connection))
+        removed.push_back(
+            fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));
     for (const char* file :
          {"id_ed25519", "id_ed25519.pub", "known_hosts", "console.log", "machine.json"}) {
         std::error_code error;

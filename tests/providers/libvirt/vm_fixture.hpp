@@ -93,7 +93,7 @@ class VmProject {
             left.push_back("domain " + domain_);
         for (const auto& volume : lv::volumes_with_prefix(connection.get(), domain_ + "-"))
             left.push_back("volume " + volume);
-        lv::NetworkHandle network(virNetworkLookupByName(connection.get(), "default"));
+        lv::NetworkHandle network(virNetworkLookupByName(connection.get(), lv::network_name));
         if (network) {
             lv::OwnedString xml(virNetworkGetXMLDesc(network.get(), 0));
             if (!lv::xml_select(
@@ -103,6 +103,18 @@ class VmProject {
                      .empty())
                 left.push_back("reservation for " + lv::mac_for(domain_));
         }
+        // lcloud's network goes with the last VM on it.
+        virDomainPtr* domains = nullptr;
+        const int count = virConnectListAllDomains(connection.get(), &domains, 0);
+        bool other_vms = false;
+        for (int i = 0; i < count; ++i) {
+            lv::DomainHandle domain(domains[i]);
+            other_vms |= std::string(virDomainGetName(domain.get())).starts_with("lcloud-");
+        }
+        ::free(domains);
+        if (!other_vms &&
+            lv::NetworkHandle(virNetworkLookupByName(connection.get(), lv::network_name)))
+            left.push_back(std::string("libvirt network ") + lv::network_name);
         if (run_command("pgrep -f 'gues[t]=" + domain_ + "'").exit_code == 0)
             left.push_back("qemu process of " + domain_);
         for (const char* file :
@@ -125,7 +137,8 @@ class VmProject {
             }
             for (const auto& volume : lv::volumes_with_prefix(connection.get(), domain_ + "-"))
                 lv::delete_volume(connection.get(), volume);
-            lv::release_address(connection.get(), "default", lv::mac_for(domain_));
+            lv::release_address(connection.get(), lv::network_name, lv::mac_for(domain_));
+            lv::remove_network_if_unused(connection.get());
         } catch (const std::exception& error) {
             std::cerr << "cleaning up " << domain_ << ": " << error.what() << '\n';
         }
