@@ -51,6 +51,13 @@ TEST_CASE(
     CHECK(listing.output.find("/sound/") == std::string::npos);
     CHECK(listing.output.find("/gpu/") == std::string::npos);
 
+    // The agent and its libraries are on their own disk image, not in the initramfs.
+    REQUIRE(box->file("agent"));
+    const auto agent_files =
+        run_command("debugfs -R 'ls -p /usr/bin' " + box->file("agent")->string(), true);
+    CHECK(agent_files.output.find("/lcloud-agent/") != std::string::npos);
+    CHECK(listing.output.find("libicudata") == std::string::npos);
+
     const auto list = run_command(fmt::format("{} box list", LCLOUD_BINARY));
     CHECK(list.output.find("lcloud/base") != std::string::npos);
     CHECK(run_command(fmt::format("{} box remove lcloud/base", LCLOUD_BINARY)).exit_code == 0);

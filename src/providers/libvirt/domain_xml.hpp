@@ -27,6 +27,7 @@ struct DomainSpec {
     std::string cmdline;
     std::optional<std::filesystem::path> root_disk; // a disk box's overlay
     std::filesystem::path data_disk;
+    std::optional<std::filesystem::path> agent_disk; // raw, read-only: the box's agent.img
     std::string network = "lcloud";
     std::string mac;
     std::vector<DomainShare> shares;

@@ -226,6 +226,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
                                        config_.vm.disk_bytes, *box->file("disk"));
     spec.kernel = box->file("kernel");
     spec.initrd = box->file("initrd");
+    spec.agent_disk = box->file("agent");
 
     const auto key =
         ssh::ensure_key_pair(config_.state_dir / "id_ed25519", "lcloud@" + domain_name_);
@@ -239,7 +240,6 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
                            "lcloud.key={}",
                            config_.project_name.empty() ? "lcloud" : config_.project_name,
                            address.ip, address.gateway, address.gateway, key_word);
-    if (spec.root_disk) cmdline += " lcloud.data=/dev/vdb";
     int index = 0;
     for (const auto& folder : config_.shares) {
         const auto tag = fmt::format("lcloud{}", index++);
@@ -463,10 +463,12 @@ std::vector<std::string> LibvirtMachine::destroy() {
         delete_volume(connection, volume);
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
-    release_address(connection, network_name, mac_);
+    // The last VM takes the network with it, and its reservation with that (0.35 s saved).
     if (remove_network_if_unused(connection))
         removed.push_back(
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));
+    else
+        release_address(connection, network_name, mac_);
     for (const char* file :
          {"id_ed25519", "id_ed25519.pub", "known_hosts", "console.log", "machine.json"}) {
         std::error_code error;

@@ -28,6 +28,8 @@ TEST_CASE("vm: up, ssh, shared folders, halt, suspend, snapshots and destroy") {
     // The guest runs the box's kernel, and the key and the pinned host key are private.
     CHECK(trimmed(project.ssh("uname -r").output) ==
           box.manifest["kernel"]["release"].get<std::string>());
+    // lcloud-agent runs in the guest, from the box's agent disk.
+    CHECK(project.ssh("lcloud-agent version").output.starts_with("lcloud-agent "));
     struct stat info {};
     REQUIRE(::stat((project.dir() / ".lcloud" / "id_ed25519").c_str(), &info) == 0);
     CHECK((info.st_mode & 0777) == 0600);
@@ -50,10 +52,10 @@ TEST_CASE("vm: up, ssh, shared folders, halt, suspend, snapshots and destroy") {
     CHECK_FALSE(fs::exists(project.dir() / "docs" / "new.txt"));
 
     // `lcloud ssh` on a terminal: the guest's shell gets one, and its exit code comes back.
-    const auto shell = run_command(fmt::format(
-        "printf '[ -t 0 ] && echo term$((1+1))inal; echo $((6*7)); exit 3\\n' | script -qec '{} -C {} "
-        "ssh' /dev/null",
-        LCLOUD_BINARY, project.dir().string()));
+    const auto shell = run_command(fmt::format("printf '[ -t 0 ] && echo term$((1+1))inal; echo "
+                                               "$((6*7)); exit 3\\n' | script -qec '{} -C {} "
+                                               "ssh' /dev/null",
+                                               LCLOUD_BINARY, project.dir().string()));
     INFO(shell.output);
     CHECK(shell.exit_code == 3);
     CHECK(shell.output.find("term2inal") != std::string::npos);
