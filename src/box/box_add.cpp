@@ -1,6 +1,7 @@
 #include "box/box_add.hpp"
 
 #include "box/errors.hpp"
+#include "box/staging_dir.hpp"
 #include "state/atomic_file.hpp"
 
 #include <archive.h>
@@ -65,27 +66,6 @@ void extract_wanted(const fs::path& file, const fs::path& staged) {
                                    archive_error_string(reader.get())));
 }
 
-class StagingDir {
-  public:
-    StagingDir() {
-        fs::create_directories(boxes_root());
-        std::string pattern = (boxes_root() / ".add-XXXXXX").string();
-        if (!::mkdtemp(pattern.data()))
-            throw BoxError("cannot make a directory in " + boxes_root().string());
-        path_ = pattern;
-    }
-    ~StagingDir() {
-        std::error_code error;
-        if (fs::exists(path_, error)) fs::remove_all(path_, error);
-    }
-    StagingDir(const StagingDir&) = delete;
-    StagingDir& operator=(const StagingDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-  private:
-    fs::path path_;
-};
-
 } // namespace
 
 Box add_vagrant_box(const fs::path& file, std::string name) {
@@ -94,7 +74,7 @@ Box add_vagrant_box(const fs::path& file, std::string name) {
         if (const auto dot = name.find('.'); dot != std::string::npos && dot > 0) name.resize(dot);
     }
     check_box_name(name);
-    StagingDir staging;
+    StagingDir staging("add");
     extract_wanted(file, staging.path());
     const auto metadata_text = state::read_file(staging.path() / "metadata.json");
     if (!metadata_text)

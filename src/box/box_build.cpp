@@ -3,6 +3,7 @@
 #include "box/errors.hpp"
 #include "box/guest_init.hpp"
 #include "box/initramfs.hpp"
+#include "box/staging_dir.hpp"
 #include "common/command.hpp"
 #include "runtime/image/sha256.hpp"
 #include "state/atomic_file.hpp"
@@ -34,29 +35,6 @@ const char* kernel_cmdline =
     "i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests "
     // Half a second of a key-derivation self-test, and kprobe tracing, neither of use here.
     "initcall_blacklist=crypto_kdf108_init,init_kprobe_trace";
-
-class TempDir {
-  public:
-    explicit TempDir(const fs::path& parent) {
-        fs::create_directories(parent);
-        std::string pattern = (parent / ".build-XXXXXX").string();
-        if (!::mkdtemp(pattern.data()))
-            throw BoxError("cannot make a directory in " + parent.string());
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code error;
-        if (!path_.empty()) fs::remove_all(path_, error);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    // The directory is kept: it was moved into place.
-    void release() { path_.clear(); }
-
-  private:
-    fs::path path_;
-};
 
 void write_text(const fs::path& path, std::string_view text, mode_t mode = 0644) {
     fs::create_directories(path.parent_path());
@@ -127,7 +105,7 @@ fs::path default_package_cache() {
 
 Box build_box(const BuildOptions& options, const Progress& progress) {
     check_box_name(options.name);
-    TempDir work(boxes_root());
+    StagingDir work("build");
     const auto staged = work.path() / "box";
     const auto root = work.path() / "root";
     fs::create_directories(staged);

@@ -2,6 +2,7 @@
 
 #include "box/errors.hpp"
 #include "common/command.hpp"
+#include "state/atomic_file.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -21,13 +22,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string read_whole(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw BoxError(fmt::format("{}: cannot be read", path.string()));
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
+    auto text = state::read_file(path);
+    if (!text) throw BoxError(fmt::format("{}: cannot be read", path.string()));
+    return std::move(*text);
 }
-
 // The flavour's metapackage names the kernel of the day: "Depends: linux-image-6.1.0-56-amd64".
 std::string current_kernel_package() {
     const auto output = run_program_checked(

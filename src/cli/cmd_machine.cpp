@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
+#include "providers/ssh_target.hpp"
 #include "ssh/config.hpp"
 #include "ssh/session.hpp"
 #include "state/env_lock.hpp"
@@ -21,17 +22,6 @@ Environment require_machine(const Context& context) {
                                 "libvirt",
                                 environment.name));
     return environment;
-}
-
-ssh::Target ssh_target(providers::Machine& machine) {
-    const auto endpoint = machine.ssh_endpoint();
-    ssh::Target target;
-    target.host = endpoint.host;
-    target.port = endpoint.port;
-    target.user = endpoint.user;
-    target.identity = endpoint.identity;
-    target.known_hosts = endpoint.known_hosts;
-    return target;
 }
 
 // Runs `action` under the environment's lock, as every command that changes the VM does.
@@ -134,7 +124,8 @@ void add_ssh(CLI::App& app, Context& context) {
     command->footer("Examples:\n  lcloud ssh\n  lcloud ssh -- uname -r");
     context.on_run(command, [&context, args] {
         auto environment = require_machine(context);
-        auto session = ssh::Session::connect(ssh_target(*environment.machine));
+        auto session =
+            ssh::Session::connect(providers::ssh_target(environment.machine->ssh_endpoint()));
         std::optional<std::string> line;
         if (!args->empty()) {
             std::string joined;
@@ -153,7 +144,8 @@ void add_ssh(CLI::App& app, Context& context) {
                                                     "(for editors and IDEs)");
     context.on_run(config, [&context] {
         auto environment = require_machine(context);
-        std::cout << ssh::ssh_config_block(environment.name, ssh_target(*environment.machine));
+        std::cout << ssh::ssh_config_block(
+            environment.name, providers::ssh_target(environment.machine->ssh_endpoint()));
     });
 }
 

@@ -9,6 +9,7 @@
 #include "providers/libvirt/guest_network.hpp"
 #include "providers/libvirt/storage.hpp"
 #include "providers/libvirt/xml.hpp"
+#include "providers/ssh_target.hpp"
 #include "runtime/image/sha256.hpp"
 #include "ssh/keys.hpp"
 #include "ssh/known_hosts.hpp"
@@ -129,15 +130,17 @@ MachineStatus LibvirtMachine::status() {
     auto domain = lookup();
     if (!domain) return status;
     status.state = state_of(domain.get());
-    if (const auto saved = state::read_file(config_.state_dir / "machine.json")) {
-        const auto json = nlohmann::json::parse(*saved, nullptr, false);
-        if (json.is_object()) {
-            status.address = json.value("address", "");
-            status.driver = json.value("driver", "");
-            status.box = json.value("box", "");
-        }
-    }
+    const auto record = machine_record();
+    status.address = record.value("address", "");
+    status.driver = record.value("driver", "");
+    status.box = record.value("box", "");
     return status;
+}
+
+nlohmann::json LibvirtMachine::machine_record() const {
+    const auto saved = state::read_file(config_.state_dir / "machine.json");
+    auto json = saved ? nlohmann::json::parse(*saved, nullptr, false) : nlohmann::json::object();
+    return json.is_object() ? json : nlohmann::json::object();
 }
 
 std::chrono::milliseconds LibvirtMachine::boot_timeout() const {
@@ -333,14 +336,7 @@ void LibvirtMachine::wait_for_ssh(std::chrono::milliseconds timeout) {
 }
 
 std::string LibvirtMachine::guest_run(const std::string& command) {
-    const auto endpoint = ssh_endpoint();
-    ssh::Target target;
-    target.host = endpoint.host;
-    target.port = endpoint.port;
-    target.user = endpoint.user;
-    target.identity = endpoint.identity;
-    target.known_hosts = endpoint.known_hosts;
-    auto session = ssh::Session::connect(target);
+    auto session = ssh::Session::connect(ssh_target(ssh_endpoint()));
     auto result = session.capture(command);
     if (result.exit_code != 0)
         throw LibvirtError(fmt::format("in the VM {}, '{}' exited with {}: {}{}", domain_name_,
@@ -480,11 +476,7 @@ std::vector<std::string> LibvirtMachine::destroy() {
 
 SshEndpoint LibvirtMachine::ssh_endpoint() {
     SshEndpoint endpoint;
-    std::string address;
-    if (const auto saved = state::read_file(config_.state_dir / "machine.json")) {
-        const auto json = nlohmann::json::parse(*saved, nullptr, false);
-        if (json.is_object()) address = json.value("address", "");
-    }
+    const std::string address = machine_record().value("address", "");
     endpoint.host = address.empty() ? guest_address() : address;
     endpoint.identity = (config_.state_dir / "id_ed25519").string();
     endpoint.known_hosts = (config_.state_dir / "known_hosts").string();

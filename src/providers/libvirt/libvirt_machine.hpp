@@ -5,6 +5,7 @@
 #include "providers/machine.hpp"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 namespace lcloud::providers::libvirt {
@@ -56,6 +57,8 @@ class LibvirtMachine final : public Machine {
     // Runs a command in the guest as root; throws on a non-zero exit.
     std::string guest_run(const std::string& command);
     std::chrono::milliseconds boot_timeout() const;
+    // .lcloud/machine.json (address, driver, box) as up wrote it; empty when there is none.
+    nlohmann::json machine_record() const;
 
     MachineConfig config_;
     std::string domain_name_;

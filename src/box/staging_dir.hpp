@@ -1,0 +1,35 @@
+#pragma once
+
+#include "box/box_store.hpp"
+#include "box/errors.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace lcloud::box {
+
+// A directory beside the boxes (same file system, so a finished box is renamed into place),
+// removed with what is left in it when the build or the add ends, finished or not.
+class StagingDir {
+  public:
+    explicit StagingDir(const std::string& prefix) {
+        std::filesystem::create_directories(boxes_root());
+        std::string pattern = (boxes_root() / ("." + prefix + "-XXXXXX")).string();
+        if (!::mkdtemp(pattern.data()))
+            throw BoxError("cannot make a directory in " + boxes_root().string());
+        path_ = pattern;
+    }
+    ~StagingDir() {
+        std::error_code error;
+        std::filesystem::remove_all(path_, error);
+    }
+    StagingDir(const StagingDir&) = delete;
+    StagingDir& operator=(const StagingDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+} // namespace lcloud::box
