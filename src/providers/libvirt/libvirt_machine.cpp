@@ -119,6 +119,24 @@ MachineState LibvirtMachine::state_of(virDomainPtr domain) {
     }
 }
 
+bool LibvirtMachine::still_starting(virDomainPtr domain) {
+    int state = 0;
+    int reason = 0;
+    if (virDomainGetState(domain, &state, &reason, 0) != 0)
+        throw_libvirt(fmt::format("reading the state of {}", domain_name_));
+    return state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_STARTING_UP;
+}
+
+void LibvirtMachine::wait_while_starting(virDomainPtr domain) {
+    const auto deadline = std::chrono::steady_clock::now() + boot_timeout();
+    while (still_starting(domain)) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw LibvirtError(fmt::format("{} stayed in libvirt's 'starting up' state for {} s",
+                                           domain_name_, boot_timeout().count() / 1000));
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
 std::string LibvirtMachine::guest_address() {
     const auto reserved = reserve_address(connection(), network_name, mac_, domain_name_).ip;
     return reserved.substr(0, reserved.find('/'));
@@ -177,8 +195,13 @@ void LibvirtMachine::up(const Progress& progress) {
             wait_for_ssh(boot_timeout());
         return;
     case MachineState::paused:
-        if (virDomainResume(domain.get()) != 0) throw_libvirt("resuming " + domain_name_);
-        return;
+        // A killed `up` leaves libvirtd starting the domain, paused until QEMU is set up;
+        // resuming it then races libvirtd's own resume.
+        if (!still_starting(domain.get()) && virDomainResume(domain.get()) != 0 &&
+            state_of(domain.get()) != MachineState::running)
+            throw_libvirt("resuming " + domain_name_);
+        wait_while_starting(domain.get());
+        return up(progress);
     case MachineState::saved:
         return resume(progress);
     default:
@@ -378,10 +401,6 @@ void LibvirtMachine::resume(const Progress& progress) {
     auto domain = require("resume");
     const auto state = state_of(domain.get());
     if (state == MachineState::running) return;
-    if (state == MachineState::paused) {
-        if (virDomainResume(domain.get()) != 0) throw_libvirt("resuming " + domain_name_);
-        return;
-    }
     if (state != MachineState::saved) return up(progress);
     if (virDomainCreate(domain.get()) != 0)
         throw_libvirt(fmt::format("restoring {}", domain_name_));
