@@ -16,6 +16,10 @@ struct BuildOptions {
     std::string dropbear = "/usr/sbin/dropbear";
 };
 
+// The kernel command line a built box records: flags for a fast, quiet boot under TCG. The
+// provider adds the machine's own lcloud.* flags.
+std::string kernel_cmdline();
+
 // ${XDG_CACHE_HOME:-~/.cache}/lcloud/packages
 std::filesystem::path default_package_cache();
 

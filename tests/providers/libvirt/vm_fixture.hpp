@@ -26,8 +26,8 @@
 
 namespace lcloud::test {
 
-// Boxes are a cache, as images are: kept between test runs, rebuilt when the agent or the init
-// changed.
+// Boxes are a cache, as images are: kept between test runs, rebuilt when the agent, the init or
+// the kernel's flags changed.
 inline const std::filesystem::path vm_test_data_home = "/var/tmp/lcloud-test-data";
 
 inline box::Box use_test_box() {
@@ -41,7 +41,8 @@ inline box::Box use_test_box() {
     const auto init_digest = runtime::image::sha256_digest(box::guest_init);
     auto current = box::find_box(box::default_box);
     if (!current || current->manifest.value("agent_sha256", "") != agent_digest ||
-        current->manifest.value("init_sha256", "") != init_digest) {
+        current->manifest.value("init_sha256", "") != init_digest ||
+        current->cmdline() != box::kernel_cmdline()) {
         for (const auto& old : box::list_boxes())
             if (old.name == box::default_box) box::remove_box(old);
         box::BuildOptions options;
