@@ -6,6 +6,7 @@
 #include "runtime/image/sha256.hpp"
 
 #include <arpa/inet.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <optional>
@@ -95,6 +96,13 @@ std::set<uint32_t> used_subnets(virConnectPtr connection) {
 }
 
 } // namespace
+
+runtime::image::FileLock lock_network() {
+    const std::filesystem::path dir = "/var/lib/lcloud";
+    std::filesystem::create_directories(dir);
+    return runtime::image::FileLock(dir / "network.lock",
+                                    runtime::image::FileLock::Mode::exclusive);
+}
 
 void ensure_network(virConnectPtr connection) {
     NetworkHandle network(virNetworkLookupByName(connection, network_name));

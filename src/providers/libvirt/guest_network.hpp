@@ -6,6 +6,8 @@
 // boot and reserved in the network's DHCP host table (so dnsmasq never leases it to another guest),
 // then handed to the guest's init on the kernel command line: no DHCP wait at boot.
 
+#include "runtime/image/file_lock.hpp"
+
 #include <libvirt/libvirt.h>
 #include <string>
 
@@ -20,6 +22,11 @@ struct GuestAddress {
     int prefix = 24;
     std::string gateway;
 };
+
+// Held from ensure_network until the new domain is defined (and so uses the network), and by
+// remove_network_if_unused: otherwise the last VM's destroy in one project can take the network
+// away from under an up in another. Host-wide: /var/lib/lcloud/network.lock.
+runtime::image::FileLock lock_network();
 
 // lcloud's network, defined when missing (NAT, STP off, a /24 that no route or other libvirt
 // network uses), started (and set to autostart) when inactive.

@@ -231,6 +231,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         progress(fmt::format("checking the box {} {}", box->name, box->version));
         box::verify_box(*box);
     }
+    std::optional<runtime::image::FileLock> network_lock(lock_network());
     ensure_network(connection);
     const auto address = reserve_address(connection, network_name, mac_, domain_name_);
     ensure_pool(connection);
@@ -288,6 +289,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     const auto xml = domain_xml(spec);
     DomainHandle domain(virDomainDefineXML(connection, xml.c_str()));
     if (!domain) throw_libvirt(fmt::format("defining the VM {}", domain_name_));
+    network_lock.reset(); // the defined domain now keeps the network from removal
     progress(fmt::format("booting {} ({} vCPU, {} MiB, {} at {})", domain_name_, spec.cpus,
                          spec.memory_bytes >> 20, driver_ == "kvm" ? "KVM" : "TCG",
                          address.ip.substr(0, address.ip.find('/'))));
@@ -479,6 +481,7 @@ std::vector<std::string> LibvirtMachine::destroy() {
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
     // The last VM takes the network with it, and its reservation with that (0.35 s saved).
+    const auto network_lock = lock_network();
     if (remove_network_if_unused(connection))
         removed.push_back(
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));

@@ -16,6 +16,7 @@
 #include "support/run_command.hpp"
 #include "support/temp_dir.hpp"
 
+#include <cstdlib>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -28,7 +29,11 @@ namespace lcloud::test {
 
 // Boxes are a cache, as images are: kept between test runs, rebuilt when the agent, the init or
 // the kernel's flags changed.
-inline const std::filesystem::path vm_test_data_home = "/var/tmp/lcloud-test-data";
+// LCLOUD_TEST_DATA_HOME moves it, for work trees whose agents differ.
+inline const std::filesystem::path vm_test_data_home = [] {
+    const char* moved = std::getenv("LCLOUD_TEST_DATA_HOME");
+    return std::filesystem::path(moved && *moved ? moved : "/var/tmp/lcloud-test-data");
+}();
 
 inline box::Box use_test_box() {
     namespace fs = std::filesystem;
