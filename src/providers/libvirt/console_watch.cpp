@@ -32,8 +32,12 @@ std::optional<ReadyReport> ready_report(const fs::path& log) {
     return report;
 }
 
-std::optional<ReadyReport> wait_for_ready(const fs::path& log, std::chrono::milliseconds timeout,
-                                          const GoneCheck& gone, std::string* gone_reason) {
+namespace {
+
+// Calls `found` whenever the log changes (inotify on its directory) or half a second passes,
+// until it says yes, the deadline passes, or `gone` gives a reason.
+bool wait_on_log(const fs::path& log, std::chrono::milliseconds timeout, const GoneCheck& gone,
+                 std::string* gone_reason, const std::function<bool()>& found) {
     using Clock = std::chrono::steady_clock;
     const auto deadline = Clock::now() + timeout;
     Fd watch(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
@@ -42,14 +46,14 @@ std::optional<ReadyReport> wait_for_ready(const fs::path& log, std::chrono::mill
                             IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
     auto last_check = Clock::now();
     for (;;) {
-        if (auto report = ready_report(log)) return report;
+        if (found()) return true;
         const auto now = Clock::now();
-        if (now >= deadline) return std::nullopt;
+        if (now >= deadline) return false;
         if (now - last_check >= std::chrono::milliseconds(500)) {
             last_check = now;
             if (auto reason = gone()) {
                 if (gone_reason) *gone_reason = *reason;
-                return std::nullopt;
+                return false;
             }
         }
         pollfd entry{watch.get(), POLLIN, 0};
@@ -60,6 +64,31 @@ std::optional<ReadyReport> wait_for_ready(const fs::path& log, std::chrono::mill
         while (watch.get() >= 0 && ::read(watch.get(), drain, sizeof drain) > 0) {
         }
     }
+}
+
+} // namespace
+
+std::optional<ReadyReport> wait_for_ready(const fs::path& log, std::chrono::milliseconds timeout,
+                                          const GoneCheck& gone, std::string* gone_reason,
+                                          const std::function<void()>& each_turn) {
+    std::optional<ReadyReport> report;
+    wait_on_log(log, timeout, gone, gone_reason, [&] {
+        report = ready_report(log);
+        if (!report && each_turn) each_turn();
+        return report.has_value();
+    });
+    return report;
+}
+
+bool log_has(const fs::path& log, const std::string& marker) {
+    const auto text = state::read_file(log);
+    return text && text->find(marker) != std::string::npos;
+}
+
+bool wait_for_line(const fs::path& log, const std::string& marker,
+                   std::chrono::milliseconds timeout, const GoneCheck& gone,
+                   std::string* gone_reason) {
+    return wait_on_log(log, timeout, gone, gone_reason, [&] { return log_has(log, marker); });
 }
 
 std::string last_lines(const fs::path& log, int count) {

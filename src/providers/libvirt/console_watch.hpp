@@ -19,11 +19,20 @@ struct ReadyReport {
 
 // The guest's report once the log holds it; nullopt on timeout. `gone` is asked now and then
 // and ends the wait early with its reason (the domain shut off, say), thrown as GuestNotReady
-// by the caller.
+// by the caller. `each_turn`, when given, runs whenever the log changed or half a second passed.
 using GoneCheck = std::function<std::optional<std::string>()>;
 std::optional<ReadyReport> wait_for_ready(const std::filesystem::path& log,
                                           std::chrono::milliseconds timeout, const GoneCheck& gone,
-                                          std::string* gone_reason);
+                                          std::string* gone_reason,
+                                          const std::function<void()>& each_turn = {});
+
+// Waits, as wait_for_ready does, for a line holding `marker`; false on timeout or when gone.
+bool wait_for_line(const std::filesystem::path& log, const std::string& marker,
+                   std::chrono::milliseconds timeout, const GoneCheck& gone,
+                   std::string* gone_reason);
+
+// Whether a line of the log holds `marker`.
+bool log_has(const std::filesystem::path& log, const std::string& marker);
 
 // The report if the log already holds one.
 std::optional<ReadyReport> ready_report(const std::filesystem::path& log);

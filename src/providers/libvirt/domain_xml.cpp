@@ -12,6 +12,9 @@ std::string domain_xml(const DomainSpec& spec) {
     line(fmt::format("<domain type='{}'>", spec.type));
     line(fmt::format("  <name>{}</name>", xml_escape(spec.name)));
     if (!spec.uuid.empty()) line(fmt::format("  <uuid>{}</uuid>", spec.uuid));
+    // A new generation ID at every restore of a saved state (the boot checkpoint): the guest's
+    // kernel reseeds its random generator on the change.
+    line("  <genid/>");
     line("  <metadata><lcloud:environment xmlns:lcloud='https://lcloud.dev/xmlns/environment/1' "
          "project='" +
          xml_escape(spec.project_dir) + "'/></metadata>");

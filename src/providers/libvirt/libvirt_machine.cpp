@@ -2,6 +2,7 @@
 
 #include "box/box_build.hpp"
 #include "box/errors.hpp"
+#include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
 #include "providers/libvirt/console_watch.hpp"
 #include "providers/libvirt/domain_xml.hpp"
@@ -274,33 +275,82 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         cmdline += fmt::format(" lcloud.share={},{},{}", tag, percent_escape(folder.guest),
                                folder.readonly ? "ro" : "rw");
     }
+    // Only lcloud's own init knows the boot checkpoint.
+    const bool checkpointing = box->kind == box::BoxKind::initramfs;
+    if (checkpointing) cmdline += " lcloud.checkpoint";
     spec.cmdline = cmdline;
 
+    // A checkpoint belongs to the definition it was taken with (the uuid aside, which a first
+    // definition lacks).
+    DomainSpec keyed = spec;
+    keyed.uuid.clear();
+    const auto checkpoint_key = runtime::image::sha256_digest(domain_xml(keyed));
+    const bool restorable = checkpointing &&
+                            machine_record().value("checkpoint", "") == checkpoint_key &&
+                            fs::exists(checkpoint_file(domain_name_));
     fs::create_directories(config_.state_dir);
-    state::write_file_atomic(config_.state_dir / "machine.json",
-                             nlohmann::json{{"domain", domain_name_},
-                                            {"address", address.ip.substr(0, address.ip.find('/'))},
-                                            {"mac", mac_},
-                                            {"driver", driver_},
-                                            {"box", box->name + " " + box->version},
-                                            {"box_checksum", box->checksum()}}
-                                 .dump(2));
+    auto record = nlohmann::json{{"domain", domain_name_},
+                                 {"address", address.ip.substr(0, address.ip.find('/'))},
+                                 {"mac", mac_},
+                                 {"driver", driver_},
+                                 {"box", box->name + " " + box->version},
+                                 {"box_checksum", box->checksum()}};
+    if (restorable) record["checkpoint"] = checkpoint_key;
+    state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
     // Defined again at every cold boot, so that a changed vm section applies.
     const auto xml = domain_xml(spec);
     DomainHandle domain(virDomainDefineXML(connection, xml.c_str()));
     if (!domain) throw_libvirt(fmt::format("defining the VM {}", domain_name_));
     network_lock.reset(); // the defined domain now keeps the network from removal
+    if (restorable) {
+        progress(fmt::format("starting {} from its boot checkpoint", domain_name_));
+        std::string why;
+        if (restore_checkpoint(connection, domain_name_, why))
+            return wait_until_ready(progress, CheckpointStep::go_on);
+        progress(fmt::format("warning: the boot checkpoint of {} does not restore ({}); booting "
+                             "afresh",
+                             domain_name_, why));
+    }
+    remove_checkpoint(domain_name_);
     progress(fmt::format("booting {} ({} vCPU, {} MiB, {} at {})", domain_name_, spec.cpus,
                          spec.memory_bytes >> 20, driver_ == "kvm" ? "KVM" : "TCG",
                          address.ip.substr(0, address.ip.find('/'))));
     if (virDomainCreate(domain.get()) != 0)
         throw_libvirt(fmt::format("starting the VM {}", domain_name_));
-    wait_until_ready(progress);
+    wait_until_ready(progress, checkpointing ? CheckpointStep::take : CheckpointStep::none);
+    if (checkpointing && fs::exists(checkpoint_file(domain_name_))) {
+        record["checkpoint"] = checkpoint_key;
+        state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
+    }
 }
 
-void LibvirtMachine::wait_until_ready(const Progress& progress) {
+void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep step) {
     const auto timeout = boot_timeout();
     std::string gone_reason;
+    // A guest that waits at the boot checkpoint gets "go" lines until it says it went on (the
+    // first may come before QEMU reads the console).
+    bool waiting = step == CheckpointStep::go_on;
+    std::unique_ptr<ConsoleWriter> console;
+    auto last_go = std::chrono::steady_clock::time_point{};
+    const auto at_checkpoint = [&] {
+        if (log_has(console_log(), checkpoint_passed_marker)) return;
+        if (!waiting && !log_has(console_log(), checkpoint_marker)) return;
+        if (step == CheckpointStep::take) {
+            step = CheckpointStep::none;
+            progress(fmt::format("saving the boot checkpoint of {} (once; later starts restore "
+                                 "it)",
+                                 domain_name_));
+            take_checkpoint(connection(), require("save a boot checkpoint").get(), domain_name_);
+        }
+        waiting = true;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_go < 300ms) return;
+        last_go = now;
+        if (!console)
+            console = std::make_unique<ConsoleWriter>(
+                connection(), require("start from the boot checkpoint").get(), domain_name_);
+        console->send(checkpoint_go_line());
+    };
     const auto report = wait_for_ready(
         console_log(), timeout,
         [this]() -> std::optional<std::string> {
@@ -315,7 +365,7 @@ void LibvirtMachine::wait_until_ready(const Progress& progress) {
                 return fmt::format("the VM is {}", to_string(state));
             return std::nullopt;
         },
-        &gone_reason);
+        &gone_reason, at_checkpoint);
     if (!report) {
         auto domain = lookup();
         const std::string state = domain ? std::string(to_string(state_of(domain.get()))) : "gone";
@@ -377,9 +427,15 @@ void LibvirtMachine::halt(std::chrono::seconds timeout) {
     if (state == MachineState::running &&
         virDomainShutdownFlags(domain.get(), VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
+        auto pressed = std::chrono::steady_clock::now();
         while (std::chrono::steady_clock::now() < deadline) {
             if (state_of(domain.get()) == MachineState::shut_off) return;
             std::this_thread::sleep_for(50ms);
+            // A press the guest was not yet listening for is lost: press again now and then.
+            if (std::chrono::steady_clock::now() - pressed > 2s) {
+                pressed = std::chrono::steady_clock::now();
+                virDomainShutdownFlags(domain.get(), VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+            }
         }
         spdlog::warn("{} did not power off within {} s of the ACPI request; forcing it off",
                      domain_name_, timeout.count());
@@ -487,6 +543,8 @@ std::vector<std::string> LibvirtMachine::destroy() {
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));
     else
         release_address(connection, network_name, mac_);
+    if (remove_checkpoint(domain_name_))
+        removed.push_back("boot checkpoint " + checkpoint_file(domain_name_).string());
     for (const char* file :
          {"id_ed25519", "id_ed25519.pub", "known_hosts", "console.log", "machine.json"}) {
         std::error_code error;

@@ -53,8 +53,10 @@ class LibvirtMachine final : public Machine {
     std::string guest_address(); // "192.168.122.150", from the reservation
     std::string choose_driver(Progress progress);
     void create_and_boot(const Progress& progress);
-    void boot(virDomainPtr domain, const Progress& progress, bool fresh);
-    void wait_until_ready(const Progress& progress);
+    // What the wait does at the boot checkpoint (see boot_checkpoint.hpp): take it (a first
+    // boot), or only tell the guest to go on (a restore, or a boot a killed `up` left there).
+    enum class CheckpointStep { none, take, go_on };
+    void wait_until_ready(const Progress& progress, CheckpointStep step = CheckpointStep::none);
     void wait_for_ssh(std::chrono::milliseconds timeout);
     // Runs a command in the guest as root; throws on a non-zero exit.
     std::string guest_run(const std::string& command);

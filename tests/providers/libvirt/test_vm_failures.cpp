@@ -89,3 +89,39 @@ TEST_CASE("vm: a box whose init never starts SSH fails within its timeout, with 
     REQUIRE(project.lcloud("destroy").exit_code == 0);
     CHECK(project.leftovers().empty());
 }
+
+TEST_CASE("vm: a boot checkpoint serves only its own definition, and a broken one is replaced") {
+    use_test_box();
+    VmProject project;
+    REQUIRE(project.lcloud("up").exit_code == 0);
+    REQUIRE(project.lcloud("halt").exit_code == 0);
+    const auto checkpoint = providers::libvirt::checkpoint_file(project.domain());
+    REQUIRE(fs::exists(checkpoint));
+
+    // More memory is another machine: it boots afresh and takes a new checkpoint.
+    std::string file = *state::read_file(project.dir() / "lcloud.yaml");
+    file.replace(file.find("memory: 512MiB"), 14, "memory: 640MiB");
+    state::write_file_atomic(project.dir() / "lcloud.yaml", file);
+    const auto changed = project.lcloud("up");
+    INFO(changed.output);
+    REQUIRE(changed.exit_code == 0);
+    CHECK(changed.output.find("from its boot checkpoint") == std::string::npos);
+    CHECK(changed.output.find("saving the boot checkpoint") != std::string::npos);
+    // MemTotal of 640 MiB less the kernel's share is still more than all of 512 MiB.
+    const auto meminfo = project.ssh("head -n 1 /proc/meminfo").output;
+    INFO(meminfo);
+    CHECK(std::stol(meminfo.substr(meminfo.find_first_of("0123456789"))) > 512 * 1024);
+    REQUIRE(project.lcloud("halt").exit_code == 0);
+
+    // A checkpoint file that no longer reads: one warning, a fresh boot, a new checkpoint.
+    state::write_file_atomic(checkpoint, "not a saved VM");
+    const auto broken = project.lcloud("up");
+    INFO(broken.output);
+    REQUIRE(broken.exit_code == 0);
+    CHECK(broken.output.find("does not restore") != std::string::npos);
+    CHECK(broken.output.find("saving the boot checkpoint") != std::string::npos);
+    CHECK(trimmed(project.ssh("echo booted").output) == "booted");
+
+    REQUIRE(project.lcloud("destroy").exit_code == 0);
+    CHECK(project.leftovers().empty());
+}

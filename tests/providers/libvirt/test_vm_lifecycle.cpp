@@ -3,6 +3,8 @@
 #include "providers/libvirt/vm_fixture.hpp"
 
 #include <chrono>
+#include <ctime>
+#include <set>
 #include <sys/stat.h>
 
 using namespace lcloud;
@@ -71,15 +73,32 @@ TEST_CASE("vm: up, ssh, shared folders, halt, suspend, snapshots and destroy") {
     CHECK(config.output.find("HostName " + address) != std::string::npos);
     CHECK(config.output.find("StrictHostKeyChecking yes") != std::string::npos);
 
-    // halt, then up: the data disk keeps what was written on it.
+    // The first boot saved a boot checkpoint; halt, then up restores it (twice): the data disk
+    // keeps what was written on it, the clock is today's, and no two restores share their
+    // randomness.
+    CHECK(up.output.find("saving the boot checkpoint") != std::string::npos);
+    CHECK(fs::exists(providers::libvirt::checkpoint_file(project.domain())));
     REQUIRE(project.ssh("echo kept > /var/lib/lcloud/marker && sync").exit_code == 0);
-    const auto halt = project.lcloud("halt");
-    INFO(halt.output);
-    REQUIRE(halt.exit_code == 0);
-    CHECK(nlohmann::json::parse(project.lcloud("--json status").output)["state"] == "halted");
-    REQUIRE(project.lcloud("up").exit_code == 0);
-    CHECK(trimmed(project.ssh("cat /var/lib/lcloud/marker").output) == "kept");
-    CHECK(trimmed(project.ssh("cat /lcloud/share/from-host.txt").output) == "written on the host");
+    std::set<std::string> boot_ids{project.ssh("cat /proc/sys/kernel/random/boot_id").output};
+    for (int round = 0; round < 2; ++round) {
+        // Right after up: the power button must be heard at once, not after halt's timeout.
+        const auto halt = project.lcloud("halt --timeout 20");
+        INFO(halt.output);
+        REQUIRE(halt.exit_code == 0);
+        CHECK(halt.output.find("forcing it off") == std::string::npos);
+        CHECK(nlohmann::json::parse(project.lcloud("--json status").output)["state"] == "halted");
+        const auto again = project.lcloud("up");
+        INFO(again.output);
+        REQUIRE(again.exit_code == 0);
+        CHECK(again.output.find("from its boot checkpoint") != std::string::npos);
+        CHECK(trimmed(project.ssh("cat /var/lib/lcloud/marker").output) == "kept");
+        CHECK(trimmed(project.ssh("cat /lcloud/share/from-host.txt").output) ==
+              "written on the host");
+        const long guest_clock = std::stol(project.ssh("date +%s").output);
+        CHECK(std::abs(guest_clock - static_cast<long>(::time(nullptr))) < 10);
+        boot_ids.insert(project.ssh("cat /proc/sys/kernel/random/boot_id").output);
+    }
+    CHECK(boot_ids.size() == 3);
 
     // suspend, then resume: the same boot goes on, and the shares are back.
     const auto boot_id = project.ssh("cat /proc/sys/kernel/random/boot_id").output;

@@ -6,6 +6,7 @@
 
 #include "box/box_build.hpp"
 #include "box/guest_init.hpp"
+#include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
 #include "providers/libvirt/guest_network.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
@@ -121,6 +122,10 @@ class VmProject {
         if (!other_vms &&
             lv::NetworkHandle(virNetworkLookupByName(connection.get(), lv::network_name)))
             left.push_back(std::string("libvirt network ") + lv::network_name);
+        for (const auto& file :
+             {lv::checkpoint_file(domain_),
+              std::filesystem::path(lv::checkpoint_file(domain_).string() + ".partial")})
+            if (std::filesystem::exists(file)) left.push_back("boot checkpoint " + file.string());
         if (run_command("pgrep -f 'gues[t]=" + domain_ + "'").exit_code == 0)
             left.push_back("qemu process of " + domain_);
         for (const char* file :

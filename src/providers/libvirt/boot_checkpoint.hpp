@@ -1,0 +1,53 @@
+#pragma once
+
+// The boot checkpoint: the VM saved once at the point of its first boot where the kernel is up,
+// its modules loaded and its network set, but nothing has read the data disk (the init waits
+// there for a "go" line on its serial console: see src/box/guest/init). Every later cold start
+// restores that state instead of booting, which under TCG is 1.3 s instead of 2.5 s. The file is
+// valid only for the domain definition it was taken with (`key`, a digest of the domain XML).
+
+#include "providers/libvirt/handles.hpp"
+
+#include <filesystem>
+#include <libvirt/libvirt.h>
+#include <string>
+
+namespace lcloud::providers::libvirt {
+
+// The guest's line when it waits at the checkpoint, and when it has gone on from it.
+inline constexpr const char* checkpoint_marker = "LCLOUD-CHECKPOINT";
+inline constexpr const char* checkpoint_passed_marker = "going on from the boot checkpoint";
+
+// /var/lib/lcloud/checkpoints/DOMAIN.save
+std::filesystem::path checkpoint_file(const std::string& domain_name);
+
+// Saves the running domain (which stops it) into its checkpoint file; then starts it again from
+// there. Throws LibvirtError naming the step.
+void take_checkpoint(virConnectPtr connection, virDomainPtr domain, const std::string& domain_name);
+
+// Starts the domain from its checkpoint file; false (with the reason in `why`) when libvirt
+// refuses it, e.g. a file that no longer matches this QEMU.
+bool restore_checkpoint(virConnectPtr connection, const std::string& domain_name, std::string& why);
+
+// Removes the checkpoint file; true when there was one.
+bool remove_checkpoint(const std::string& domain_name);
+
+// Writes to the guest's serial console through libvirt, held open until destroyed: QEMU reads
+// a pty only while someone holds its other end.
+class ConsoleWriter {
+  public:
+    ConsoleWriter(virConnectPtr connection, virDomainPtr domain, const std::string& domain_name);
+    ConsoleWriter(const ConsoleWriter&) = delete;
+    ConsoleWriter& operator=(const ConsoleWriter&) = delete;
+    ~ConsoleWriter();
+    void send(const std::string& text);
+
+  private:
+    virStreamPtr stream_ = nullptr;
+    std::string domain_name_;
+};
+
+// "go <seconds since the epoch>\n": the guest sets its clock from it and goes on.
+std::string checkpoint_go_line();
+
+} // namespace lcloud::providers::libvirt
