@@ -132,14 +132,13 @@ void ensure_network(virConnectPtr connection) {
     virNetworkSetAutostart(network.get(), 1);
 }
 
-bool remove_network_if_unused(virConnectPtr connection) {
-    NetworkHandle network(virNetworkLookupByName(connection, network_name));
-    if (!network) return false;
+bool network_used_by_others(virConnectPtr connection, const std::string& leaving) {
     virDomainPtr* domains = nullptr;
     const int count = virConnectListAllDomains(connection, &domains, 0);
-    bool used = false;
+    bool used = count < 0;
     for (int i = 0; i < count; ++i) {
         DomainHandle domain(domains[i]);
+        if (virDomainGetName(domain.get()) == leaving) continue;
         OwnedString xml(virDomainGetXMLDesc(domain.get(), VIR_DOMAIN_XML_INACTIVE));
         if (xml && !xml_select(xml.get(),
                                fmt::format("/domain/devices/interface/source[@network='{}']",
@@ -149,7 +148,12 @@ bool remove_network_if_unused(virConnectPtr connection) {
             used = true;
     }
     ::free(domains);
-    if (used || count < 0) return false;
+    return used;
+}
+
+bool remove_network_if_unused(virConnectPtr connection, const std::string& leaving) {
+    NetworkHandle network(virNetworkLookupByName(connection, network_name));
+    if (!network || network_used_by_others(connection, leaving)) return false;
     if (virNetworkIsActive(network.get()) == 1 && virNetworkDestroy(network.get()) != 0)
         throw_libvirt(fmt::format("stopping the libvirt network {}", network_name));
     if (virNetworkUndefine(network.get()) != 0)

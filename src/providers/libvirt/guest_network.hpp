@@ -32,8 +32,12 @@ runtime::image::FileLock lock_network();
 // network uses), started (and set to autostart) when inactive.
 void ensure_network(virConnectPtr connection);
 
-// Removes lcloud's network when no lcloud domain is left to use it; true when it did.
-bool remove_network_if_unused(virConnectPtr connection);
+// Removes lcloud's network when no lcloud domain is left to use it (but `leaving`, a domain
+// on its way out); true when it did.
+bool remove_network_if_unused(virConnectPtr connection, const std::string& leaving = {});
+
+// Whether a domain other than `leaving` uses lcloud's network.
+bool network_used_by_others(virConnectPtr connection, const std::string& leaving);
 
 // A free address (not the gateway, not reserved, not leased), derived from `seed` so that a
 // machine tends to get the same one back, and its reservation under `host_name`. Reuses the

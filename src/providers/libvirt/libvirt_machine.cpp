@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <future>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -523,6 +524,16 @@ std::vector<std::string> LibvirtMachine::snapshot_list() {
 std::vector<std::string> LibvirtMachine::destroy() {
     std::vector<std::string> removed;
     auto connection = this->connection();
+    // The last VM takes the network with it, and its reservation with that. Taking a network
+    // down is 0.4 s of firewall rules: done beside the domain's removal, on a connection of its
+    // own, rather than after it.
+    const auto network_lock = lock_network();
+    std::future<bool> network_removed;
+    if (!network_used_by_others(connection, domain_name_))
+        network_removed = std::async(std::launch::async, [this] {
+            const auto own = connect(config_.vm.uri);
+            return remove_network_if_unused(own.get(), domain_name_);
+        });
     if (auto domain = lookup()) {
         if (virDomainIsActive(domain.get()) == 1 && virDomainDestroy(domain.get()) != 0)
             throw_libvirt(fmt::format("powering off {}", domain_name_));
@@ -536,9 +547,7 @@ std::vector<std::string> LibvirtMachine::destroy() {
         delete_volume(connection, volume);
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
-    // The last VM takes the network with it, and its reservation with that (0.35 s saved).
-    const auto network_lock = lock_network();
-    if (remove_network_if_unused(connection))
+    if (network_removed.valid() && network_removed.get())
         removed.push_back(
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));
     else
