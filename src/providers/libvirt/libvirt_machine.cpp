@@ -126,7 +126,22 @@ bool LibvirtMachine::still_starting(virDomainPtr domain) {
     int reason = 0;
     if (virDomainGetState(domain, &state, &reason, 0) != 0)
         throw_libvirt(fmt::format("reading the state of {}", domain_name_));
-    return state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_STARTING_UP;
+    // Restoring a saved state is an incoming migration until it runs.
+    return state == VIR_DOMAIN_PAUSED &&
+           (reason == VIR_DOMAIN_PAUSED_STARTING_UP || reason == VIR_DOMAIN_PAUSED_MIGRATION);
+}
+
+void LibvirtMachine::wait_for_jobs(virDomainPtr domain) {
+    const auto deadline = std::chrono::steady_clock::now() + boot_timeout();
+    for (;;) {
+        virDomainJobInfo job{};
+        if (virDomainGetJobInfo(domain, &job) != 0 || job.type == VIR_DOMAIN_JOB_NONE) return;
+        if (std::chrono::steady_clock::now() > deadline)
+            throw LibvirtError(fmt::format("{} is still busy with a libvirt job (a save, say) "
+                                           "after {} s",
+                                           domain_name_, boot_timeout().count() / 1000));
+        std::this_thread::sleep_for(50ms);
+    }
 }
 
 void LibvirtMachine::wait_while_starting(virDomainPtr domain) {
@@ -188,6 +203,8 @@ void LibvirtMachine::up(const Progress& progress) {
     if (driver_.empty()) driver_ = choose_driver(progress);
     auto domain = lookup();
     if (!domain) return create_and_boot(progress);
+    // A killed `up` may have left libvirtd saving the boot checkpoint: let it finish first.
+    wait_for_jobs(domain.get());
     switch (state_of(domain.get())) {
     case MachineState::running:
         // A killed `up` may have left it booting: finish the wait.

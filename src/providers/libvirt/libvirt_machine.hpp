@@ -50,6 +50,7 @@ class LibvirtMachine final : public Machine {
     MachineState state_of(virDomainPtr domain);
     bool still_starting(virDomainPtr domain);
     void wait_while_starting(virDomainPtr domain);
+    void wait_for_jobs(virDomainPtr domain);
     std::string guest_address(); // "192.168.122.150", from the reservation
     std::string choose_driver(Progress progress);
     void create_and_boot(const Progress& progress);
