@@ -2,6 +2,7 @@
 
 #include "agent/dns/dns_server.hpp"
 #include "agent/ports/port_forwarder.hpp"
+#include "agent/ports/socket_address.hpp"
 #include "agent/protocol/protocol.hpp"
 #include "agent/server/session.hpp"
 #include "agent/server/streams.hpp"
@@ -10,8 +11,11 @@
 #include "runtime/network/network.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
@@ -89,6 +93,7 @@ Agent::~Agent() {
         std::error_code ignored;
         fs::remove(socket_path_, ignored);
     }
+    if (tcp_listener_) loop_.unwatch(tcp_listener_.get());
     loop_.unwatch(signals_.get());
 }
 
@@ -110,13 +115,36 @@ void Agent::listen(const fs::path& path) {
     ::chmod(path.c_str(), 0600);
     if (::listen(listener_.get(), 64) != 0) throw_errno("listen", path.string());
     socket_path_ = path;
-    loop_.watch(listener_.get(), EPOLLIN, [this](uint32_t) { accept_clients(); });
+    loop_.watch(listener_.get(), EPOLLIN, [this](uint32_t) { accept_clients(listener_.get()); });
 }
 
-void Agent::accept_clients() {
+void Agent::listen_tcp(const std::string& address) {
+    const auto colon = address.rfind(':');
+    int port = 0;
+    if (colon != std::string::npos) port = std::atoi(address.c_str() + colon + 1);
+    if (colon == std::string::npos || port <= 0 || port > 65535)
+        throw Error(fmt::format("--listen-tcp {}: expected ADDRESS:PORT", address));
+    std::string ip = address.substr(0, colon);
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    const auto where = parse_socket_address(ip, static_cast<uint16_t>(port), "--listen-tcp");
+    tcp_listener_ = Fd(::socket(where.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!tcp_listener_) throw_errno("socket", address);
+    const int yes = 1;
+    ::setsockopt(tcp_listener_.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (::bind(tcp_listener_.get(), where.get(), where.length) != 0) throw_errno("bind", address);
+    if (::listen(tcp_listener_.get(), 64) != 0) throw_errno("listen", address);
+    loop_.watch(tcp_listener_.get(), EPOLLIN,
+                [this](uint32_t) { accept_clients(tcp_listener_.get()); });
+}
+
+void Agent::accept_clients(int listener) {
     for (;;) {
-        Fd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        Fd client(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!client) return;
+        // Small request and response lines: Nagle would hold each one for the peer's ACK.
+        // (A unix socket refuses the option; that is harmless.)
+        const int nodelay = 1;
+        ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
         auto session = std::make_unique<Session>(*this, loop_, std::move(client), Fd());
         Session* key = session.get();
         sessions_[key] = std::move(session);

@@ -47,6 +47,9 @@ class Agent {
 
     // Accepts clients on a unix socket at `path` (replacing a stale one).
     void listen(const std::filesystem::path& path);
+    // Also accepts clients on TCP at "ADDRESS:PORT" (in the VM: loopback, which the host
+    // reaches through an SSH direct-tcpip channel; never a public address, there is no auth).
+    void listen_tcp(const std::string& address);
     // Serves one client on these fds; the loop stops when it leaves.
     void serve_stdio(int input, int output);
     // Until SIGTERM or SIGINT (containers keep running), or empty with exit_when_empty.
@@ -71,7 +74,7 @@ class Agent {
     void start_job(Session& session, int64_t id, const std::string& what, const JobWork& work);
 
   private:
-    void accept_clients();
+    void accept_clients(int listener);
     nlohmann::json destroy_environment(Session& session, int64_t id, const std::string& env);
     nlohmann::json halt_environment(Session& session, int64_t id, const std::string& env);
     struct Job;
@@ -87,6 +90,7 @@ class Agent {
     std::unique_ptr<DnsServer> dns_;
     std::unique_ptr<Supervisor> supervisor_;
     Fd listener_;
+    Fd tcp_listener_;
     std::filesystem::path socket_path_;
     Fd signals_;
     std::map<Session*, std::unique_ptr<Session>> sessions_;

@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
     auto* serve = app.add_subcommand("serve", "Serve clients on a unix socket");
     serve->add_option("--root", options.root, "Where images, containers and state live");
     serve->add_option("--socket", socket, "The unix socket to listen on");
+    std::string listen_tcp;
+    serve->add_option("--listen-tcp", listen_tcp,
+                      "Also serve on TCP at ADDRESS:PORT (loopback only: clients are not "
+                      "authenticated)");
     serve->add_flag("--daemon", daemon, "Detach; log to ROOT/agent.log");
     serve->add_flag("--exit-when-empty", options.exit_when_empty,
                     "Exit once no container and no client is left");
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
             if (daemon) daemonize(options.root / "agent.log");
             lcloud::agent::Agent agent(options);
             agent.listen(socket);
+            if (!listen_tcp.empty()) agent.listen_tcp(listen_tcp);
             spdlog::info("agent: pid {} serving {} on {}", ::getpid(), options.root.string(),
                          socket);
             agent.run();

@@ -2,13 +2,13 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
 #include "engine/converge.hpp"
-#include "providers/local/local_agent.hpp"
 #include "state/env_lock.hpp"
 #include "state/state_dir.hpp"
 
 #include <fmt/format.h>
 #include <iostream>
 #include <memory>
+#include <spdlog/spdlog.h>
 #include <termios.h>
 #include <thread>
 #include <unistd.h>
@@ -24,7 +24,7 @@ std::string short_name(const Environment& environment, const agent::ContainerSta
 // The containers NAME means: a service (all its replicas) or one replica ("node-2").
 std::vector<agent::ContainerStatus> resolve(Environment& environment, const std::string& name) {
     std::vector<agent::ContainerStatus> out;
-    const auto all = engine::environment_containers(*environment.agent, environment.name);
+    const auto all = list_containers(environment);
     for (const auto& status : all)
         if (short_name(environment, status) == name) return {status};
     for (const auto& status : all)
@@ -37,9 +37,7 @@ std::vector<agent::ContainerStatus> resolve(Environment& environment, const std:
 
 Environment require_running(const Context& context) {
     auto environment = open_environment(context, false);
-    if (!environment.agent)
-        throw Error(
-            fmt::format("{} is not up: no agent runs; run 'lcloud up'", environment.project.name));
+    if (!attach_agent(environment)) throw Error(environment.unavailable);
     return environment;
 }
 
@@ -65,9 +63,10 @@ void add_ps(CLI::App& app, Context& context) {
     auto* command = app.add_subcommand("ps", "List the environment's containers");
     context.on_run(command, [&context] {
         auto environment = open_environment(context, false);
+        // A VM that does not run has no containers to show: say so, rather than an empty list.
+        if (!attach_agent(environment) && environment.machine) throw Error(environment.unavailable);
         std::vector<agent::ContainerStatus> containers;
-        if (environment.agent)
-            containers = engine::environment_containers(*environment.agent, environment.name);
+        if (environment.agent) containers = list_containers(environment);
         if (context.options().json) {
             std::cout << nlohmann::json(containers).dump(2) << '\n';
             return;
@@ -129,7 +128,7 @@ void add_logs(CLI::App& app, Context& context) {
         for (const auto& status : containers)
             threads.emplace_back([&, status] {
                 try {
-                    auto client = *providers::local::connect_local_agent(false);
+                    auto client = environment.connect_again();
                     stream(client, status);
                 } catch (const std::exception& error) {
                     std::cerr << "lcloud: logs of " << status.spec.id << ": " << error.what()
@@ -211,8 +210,7 @@ void add_port(CLI::App& app, Context& context) {
     context.on_run(command, [&context, name] {
         auto environment = require_running(context);
         const auto containers =
-            name->empty() ? engine::environment_containers(*environment.agent, environment.name)
-                          : resolve(environment, *name);
+            name->empty() ? list_containers(environment) : resolve(environment, *name);
         for (const auto& status : containers)
             for (const auto& port : status.ports)
                 std::cout << fmt::format("{}\t{}/{} -> {}:{}\n", short_name(environment, status),
@@ -234,6 +232,19 @@ void add_halt(CLI::App& app, Context& context) {
         if (environment.machine) {
             const auto state = state::StateDir::open(environment.project.dir);
             const auto lock = state::EnvLock::acquire(state.file("lock"), "halt");
+            // The containers first, each with its grace period, while the agent can do it.
+            try {
+                if (attach_agent(environment)) {
+                    const auto stopped = engine::halt(*environment.agent, environment.name);
+                    if (!stopped.empty() && !context.options().quiet)
+                        std::cout << fmt::format("{}: stopped {} container{}\n", environment.name,
+                                                 stopped.size(), stopped.size() == 1 ? "" : "s");
+                }
+            } catch (const Error& error) {
+                std::cerr << "warning: stopping the containers in the VM: " << error.what()
+                          << "; the VM's shutdown stops them\n";
+            }
+            environment.agent.reset();
             environment.machine->halt(std::chrono::seconds(*timeout));
             std::cout << fmt::format("{}: the VM is {}\n", environment.name,
                                      providers::to_string(environment.machine->status().state));
@@ -260,7 +271,28 @@ void add_destroy(CLI::App& app, Context& context) {
         if (environment.machine) {
             const auto state = state::StateDir::open(environment.project.dir);
             const auto lock = state::EnvLock::acquire(state.file("lock"), "destroy");
-            const auto removed = environment.machine->destroy();
+            // The containers go with the VM's disk; name them in what destroy says.
+            std::vector<std::string> containers;
+            try {
+                if (attach_agent(environment))
+                    for (const auto& status : list_containers(environment))
+                        containers.push_back(short_name(environment, status));
+            } catch (const Error& error) {
+                spdlog::debug("listing the containers in the VM: {}", error.what());
+            }
+            environment.agent.reset();
+            auto removed = environment.machine->destroy();
+            // What was built into that VM went with it.
+            std::error_code ignored;
+            std::filesystem::remove(state.file("builds.json"), ignored);
+            if (!containers.empty()) {
+                std::string names;
+                for (const auto& name : containers)
+                    names += (names.empty() ? "" : ", ") + name;
+                removed.insert(removed.begin(),
+                               fmt::format("{} container{} (with the VM): {}", containers.size(),
+                                           containers.size() == 1 ? "" : "s", names));
+            }
             if (context.options().json) {
                 std::cout << nlohmann::json(removed).dump(2) << '\n';
                 return;

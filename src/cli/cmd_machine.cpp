@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
+#include "engine/converge.hpp"
 #include "providers/ssh_target.hpp"
 #include "ssh/config.hpp"
 #include "ssh/session.hpp"
@@ -43,15 +44,37 @@ void add_status(CLI::App& app, Context& context) {
             return;
         }
         const auto status = environment.machine->status();
+        // The containers too, when the VM runs and its agent answers.
+        std::vector<agent::ContainerStatus> containers;
+        std::string agent_problem;
+        if (status.state == providers::MachineState::running) {
+            try {
+                if (attach_agent(environment)) containers = list_containers(environment);
+            } catch (const Error& error) {
+                agent_problem = error.what();
+            }
+        }
+        const auto name = [&](const agent::ContainerStatus& container) {
+            return container.spec.id.substr(environment.name.size() + 1);
+        };
         if (context.options().json) {
-            std::cout << nlohmann::json{{"environment", environment.name},
-                                        {"vm", status.name},
-                                        {"state", providers::to_string(status.state)},
-                                        {"address", status.address},
-                                        {"driver", status.driver},
-                                        {"box", status.box}}
-                             .dump(2)
-                      << '\n';
+            nlohmann::json list = nlohmann::json::array();
+            for (const auto& container : containers)
+                list.push_back({{"name", name(container)},
+                                {"state", container.state},
+                                {"health", container.health},
+                                {"restarts", container.restarts},
+                                {"address", container.address},
+                                {"ports", ports_text(container)}});
+            nlohmann::json out{{"environment", environment.name},
+                               {"vm", status.name},
+                               {"state", providers::to_string(status.state)},
+                               {"address", status.address},
+                               {"driver", status.driver},
+                               {"box", status.box},
+                               {"containers", list}};
+            if (!agent_problem.empty()) out["agent_error"] = agent_problem;
+            std::cout << out.dump(2) << '\n';
             return;
         }
         print_table(
@@ -59,6 +82,16 @@ void add_status(CLI::App& app, Context& context) {
              {status.name, std::string(providers::to_string(status.state)),
               status.address.empty() ? "-" : status.address,
               status.driver.empty() ? "-" : status.driver, status.box.empty() ? "-" : status.box}});
+        if (!agent_problem.empty())
+            std::cerr << "warning: the VM's agent: " << agent_problem << '\n';
+        if (containers.empty()) return;
+        std::cout << '\n';
+        std::vector<std::vector<std::string>> rows{{"CONTAINER", "STATE", "HEALTH", "PORTS"}};
+        for (const auto& container : containers)
+            rows.push_back({name(container), container.state,
+                            container.health.empty() ? "-" : container.health,
+                            ports_text(container)});
+        print_table(rows);
     });
 }
 

@@ -1,11 +1,14 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
 #include "engine/converge.hpp"
+#include "providers/libvirt/vm_images.hpp"
+#include "providers/local/local_agent.hpp"
 #include "state/env_lock.hpp"
 #include "state/state_dir.hpp"
 
 #include <fmt/format.h>
 #include <iostream>
+#include <optional>
 
 namespace lcloud::cli {
 
@@ -20,32 +23,23 @@ void add_up_command(CLI::App& app, Context& context) {
         auto environment = open_environment(context, true);
         const auto state = state::StateDir::open(environment.project.dir);
         const auto lock = state::EnvLock::acquire(state.file("lock"), "up");
-        if (environment.machine) {
-            environment.machine->up(progress_printer(context));
-            const auto status = environment.machine->status();
-            if (!environment.project.containers.empty() && !context.options().quiet)
-                std::cerr << "notice: the containers of a libvirt environment do not start in "
-                             "the VM yet; LCLOUD_PROVIDER=local runs them on this host\n";
-            if (context.options().json)
-                std::cout << nlohmann::json{{"environment", environment.name},
-                                            {"vm", status.name},
-                                            {"state", providers::to_string(status.state)},
-                                            {"address", status.address}}
-                                 .dump(2)
-                          << '\n';
-            else if (!context.options().quiet)
-                std::cout << fmt::format("{}: VM {} {} at {} ('lcloud ssh' gets in)\n",
-                                         environment.name, status.name,
-                                         providers::to_string(status.state), status.address);
-            return;
-        }
         const bool quiet = context.options().quiet;
+        const auto progress = [quiet](const std::string& line) {
+            if (!quiet) std::cerr << "==> " << line << '\n';
+        };
         engine::UpOptions options;
         options.services = *services;
-        const auto result = engine::up(*environment.agent, environment.project, options,
-                                       [quiet](const std::string& line) {
-                                           if (!quiet) std::cerr << "==> " << line << '\n';
-                                       });
+        std::optional<providers::libvirt::VmImages> vm_images;
+        if (environment.machine) {
+            environment.machine->up(progress_printer(context));
+            // The agent starts right after the guest says it is ready.
+            environment.agent.emplace(environment.machine->connect_agent(std::chrono::seconds(30)));
+            vm_images.emplace(environment.machine->ssh_endpoint(), state.path(),
+                              providers::local::local_agent_paths().root / "images",
+                              environment.machine->status().name);
+            options.carrier = &*vm_images;
+        }
+        const auto result = engine::up(*environment.agent, environment.project, options, progress);
         if (context.options().json) {
             std::cout << nlohmann::json{{"environment", environment.name},
                                         {"created", result.created},

@@ -1,6 +1,8 @@
 #include "cli/environment.hpp"
 
+#include "engine/converge.hpp"
 #include "engine/plan.hpp"
+#include "providers/libvirt/agent_transport.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
 #include "providers/local/local_agent.hpp"
 #include "state/state_dir.hpp"
@@ -15,7 +17,7 @@
 namespace lcloud::cli {
 
 Environment open_environment(const Context& context, bool start) {
-    Environment environment{context.load_project(), "", std::nullopt, nullptr};
+    Environment environment{context.load_project(), "", nullptr, std::nullopt, "", {}};
     // Like VAGRANT_DEFAULT_PROVIDER, but it wins over the file: a project made for the VM runs
     // on this host with LCLOUD_PROVIDER=local.
     if (const char* forced = std::getenv("LCLOUD_PROVIDER"); forced && *forced) {
@@ -44,7 +46,33 @@ Environment open_environment(const Context& context, bool start) {
                      "is ignored\n";
     if (auto client = providers::local::connect_local_agent(start))
         environment.agent.emplace(std::move(*client));
+    else
+        environment.unavailable =
+            fmt::format("{} is not up: no agent runs; run 'lcloud up'", environment.project.name);
+    environment.connect_again = [] { return *providers::local::connect_local_agent(false); };
     return environment;
+}
+
+bool attach_agent(Environment& environment) {
+    if (environment.agent || !environment.machine) return environment.agent.has_value();
+    // An agent that just started (the VM came up a moment ago) gets a few seconds.
+    constexpr std::chrono::seconds wait{5};
+    try {
+        environment.agent.emplace(environment.machine->connect_agent(wait));
+    } catch (const providers::MachineNotRunning& error) {
+        environment.unavailable = error.what();
+        return false;
+    }
+    environment.connect_again = [endpoint = environment.machine->ssh_endpoint(), wait] {
+        return providers::libvirt::connect_agent_over_ssh(endpoint, wait);
+    };
+    return true;
+}
+
+std::vector<agent::ContainerStatus> list_containers(Environment& environment) {
+    auto containers = engine::environment_containers(*environment.agent, environment.name);
+    engine::show_host_ports(environment.project, containers);
+    return containers;
 }
 
 std::filesystem::path agent_binary() {

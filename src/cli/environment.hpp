@@ -5,8 +5,8 @@
 #include "cli/app.hpp"
 #include "providers/machine.hpp"
 
+#include <functional>
 #include <memory>
-
 #include <optional>
 #include <string>
 
@@ -16,15 +16,27 @@ namespace lcloud::cli {
 struct Environment {
     project::Project project;
     std::string name; // engine::environment_name
-    std::optional<agent::AgentClient> agent;
-    // The VM, for provider libvirt; null for provider local.
+    // The VM, for provider libvirt; null for provider local. Before `agent`: it outlives it.
     std::unique_ptr<providers::Machine> machine;
+    std::optional<agent::AgentClient> agent;
+    // Why `agent` is empty, in one line that says what to run ("the VM … is halted; run 'lcloud
+    // up'"); empty when nothing was tried.
+    std::string unavailable;
+    // Another connection to the same agent (for work on several threads).
+    std::function<agent::AgentClient()> connect_again;
 };
 
 // Loads the project and connects to where its containers live. `start` starts the local agent
 // when it is not running; without it, `agent` stays empty when there is nothing to reach. For
-// provider libvirt, `machine` is the VM (its containers arrive with the agent in the VM).
+// provider libvirt, `machine` is the VM, and the agent in it is reached by attach_agent.
 Environment open_environment(const Context& context, bool start);
+
+// For provider libvirt: connects `agent` to the VM's agent when the VM runs (else sets
+// `unavailable`). Returns whether `agent` is there (for provider local: whether it was).
+bool attach_agent(Environment& environment);
+
+// The environment's containers, their ports as the host sees them.
+std::vector<agent::ContainerStatus> list_containers(Environment& environment);
 
 // The lcloud-agent program beside this lcloud, else the one in PATH, as an absolute path.
 std::filesystem::path agent_binary();

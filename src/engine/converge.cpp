@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -14,36 +15,68 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::optional<std::string> find_image(agent::AgentClient& agent, const std::string& image) {
+    try {
+        return agent.call("image.inspect", {{"name", image}}).at("id").get<std::string>();
+    } catch (const agent::AgentError& error) {
+        // A lost connection is not a missing image.
+        if (error.kind() == "connection" || error.kind() == "protocol") throw;
+        return std::nullopt;
+    }
+}
+
 std::string image_id(agent::AgentClient& agent, const PlannedContainer& planned,
-                     std::map<std::string, std::string>& cache) {
+                     std::map<std::string, std::string>& cache, ImageCarrier* carrier,
+                     const Progress& progress) {
     const std::string& image = planned.spec.image;
     if (auto found = cache.find(image); found != cache.end()) return found->second;
-    try {
-        const auto details = agent.call("image.inspect", {{"name", image}});
-        return cache[image] = details.at("id").get<std::string>();
-    } catch (const agent::AgentError& error) {
-        throw Error(fmt::format("container {}: image {} is not in the image store ({}); import "
+    if (auto id = find_image(agent, image)) return cache[image] = *id;
+    if (!carrier)
+        throw Error(fmt::format("container {}: image {} is not in the image store; import "
                                 "it with 'lcloud image import', or build it",
-                                planned.spec.service, image, error.what()));
+                                planned.spec.service, image));
+    if (carrier->carry_image(agent, image, progress))
+        if (auto id = find_image(agent, image)) return cache[image] = *id;
+    throw Error(fmt::format("container {}: image {} is neither in {} nor in this host's image "
+                            "store; import it on this host ('lcloud image import FILE', or "
+                            "'lcloud image bootstrap {}' for a Debian base), or give {} a "
+                            "'build:'",
+                            planned.spec.service, image, carrier->where(), image,
+                            planned.spec.service));
+}
+
+// A build's FROM images that the agent lacks come from this host's store.
+void carry_base_images(agent::AgentClient& agent, const PlannedContainer& planned,
+                       ImageCarrier& carrier, const Progress& progress) {
+    const auto& build = *planned.build;
+    for (const auto& base : base_images(build)) {
+        if (find_image(agent, base)) continue;
+        if (carrier.carry_image(agent, base, progress)) continue;
+        throw Error(fmt::format(
+            "container {}: its build starts FROM {} ({}), which is neither in {} nor in this "
+            "host's image store; make it on this host ('lcloud image bootstrap {}' for a "
+            "Debian base, or 'lcloud image import FILE')",
+            planned.spec.service, base, (build.context / build.dockerfile).string(),
+            carrier.where(), base));
     }
 }
 
 // Builds each service's image that the file says to build, once per service; the step cache
 // makes this nearly free when nothing changed.
 void build_images(agent::AgentClient& agent, const std::vector<PlannedContainer>& plan,
-                  const Progress& progress) {
+                  ImageCarrier* carrier, const Progress& progress) {
     std::set<std::string> built;
     for (const auto& planned : plan) {
         if (!planned.build || !built.insert(planned.spec.service).second) continue;
         const auto& build = *planned.build;
-        progress(fmt::format("building {} for {}", planned.spec.image, planned.spec.service));
         nlohmann::json params{{"context", build.context.string()},
                               {"containerfile", (build.context / build.dockerfile).string()},
                               {"tag", planned.spec.image},
                               {"build_args", build.args},
                               // As Compose builds: RUN reaches the network (apt-get, pip...).
                               {"network", true}};
-        try {
+        const auto run = [&](const nlohmann::json& params) -> std::string {
+            progress(fmt::format("building {} for {}", planned.spec.image, planned.spec.service));
             // A step taken from the cache is not worth a line on every up.
             std::string held_step;
             const auto result =
@@ -64,6 +97,15 @@ void build_images(agent::AgentClient& agent, const std::vector<PlannedContainer>
             progress(fmt::format("built {}: {} steps, {} from the cache",
                                  result.at("reference").get<std::string>(),
                                  result.value("steps", 0), result.value("cache_hits", 0)));
+            return result.value("id", "");
+        };
+        try {
+            if (!carrier) {
+                run(params);
+                continue;
+            }
+            carry_base_images(agent, planned, *carrier, progress);
+            carrier->build(agent, planned, params, run, progress);
         } catch (const agent::AgentError& error) {
             throw Error(
                 fmt::format("building the image of {}: {}", planned.spec.service, error.what()));
@@ -126,13 +168,14 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
     for (auto& status : environment_containers(agent, environment))
         existing[status.spec.id] = std::move(status);
 
-    build_images(agent, plan, progress);
+    build_images(agent, plan, options.carrier, progress);
     // Hashes first: they need every image, and a missing one must stop us before anything moves.
     std::map<std::string, std::string> images;
     std::vector<agent::ContainerSpec> specs;
     for (const auto& planned : plan) {
         agent::ContainerSpec spec = planned.spec;
-        spec.config_hash = config_hash(spec, image_id(agent, planned, images));
+        spec.config_hash =
+            config_hash(spec, image_id(agent, planned, images, options.carrier, progress));
         specs.push_back(std::move(spec));
     }
     // Host ports that something else holds, before anything starts.
@@ -201,6 +244,7 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
         }
     }
     result.containers = environment_containers(agent, environment);
+    show_host_ports(project, result.containers);
     return result;
 }
 

@@ -4,6 +4,7 @@
 // only what differs.
 
 #include "agent/protocol/client.hpp"
+#include "engine/image_carrier.hpp"
 #include "engine/plan.hpp"
 #include "project/model.hpp"
 
@@ -14,11 +15,11 @@
 
 namespace lcloud::engine {
 
-using Progress = std::function<void(const std::string& line)>;
-
 struct UpOptions {
     std::vector<std::string> services; // empty: all
     std::chrono::seconds health_timeout{180};
+    // Where the agent is not this host: how contexts and images get there (null: local).
+    ImageCarrier* carrier = nullptr;
 };
 
 struct UpResult {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace lcloud::engine {
 
@@ -48,6 +49,44 @@ void local_shared_source(const project::Project& project, agent::MountSpec& moun
     }
 }
 
+bool is_under(const std::string& path, std::string dir) {
+    while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+    if (path == dir) return true;
+    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+           (dir == "/" || path[dir.size()] == '/');
+}
+
+// In the VM, a shared folder is mounted at its guest path: a bind of its host directory (or
+// of what is under it) binds the guest path, a bind of a guest path stays, and a host path no
+// folder shares cannot be reached from the VM at all.
+void vm_shared_source(const project::Project& project, const project::Container& container,
+                      const project::VolumeMount& volume, agent::MountSpec& mount) {
+    const std::string source = std::filesystem::path(mount.source).lexically_normal().string();
+    for (const auto& folder : project.shared_folders)
+        if (is_under(source, folder.guest)) {
+            mount.read_only = mount.read_only || folder.readonly;
+            return;
+        }
+    for (const auto& folder : project.shared_folders) {
+        std::string host = folder.host.lexically_normal().string();
+        while (host.size() > 1 && host.back() == '/')
+            host.pop_back();
+        if (!is_under(source, host)) continue;
+        std::string guest = folder.guest;
+        while (guest.size() > 1 && guest.back() == '/')
+            guest.pop_back();
+        mount.source = guest + source.substr(host.size());
+        mount.read_only = mount.read_only || folder.readonly;
+        return;
+    }
+    throw Error(fmt::format("{}:{}:{}: container {}: the bind mount of {} cannot reach the VM: "
+                            "no shared folder holds it; add it (or a directory above it) to "
+                            "shared_folders, or bind a shared folder's guest path",
+                            project.file.filename().string(), volume.where.line,
+                            volume.where.column, container.name, mount.source));
+}
+
 agent::ContainerSpec make_spec(const project::Project& project, const std::string& env,
                                const project::Container& container, int replica) {
     agent::ContainerSpec spec;
@@ -70,7 +109,9 @@ agent::ContainerSpec make_spec(const project::Project& project, const std::strin
         const int count = port.container_end - port.container_start + 1;
         for (int i = 0; i < count; ++i)
             spec.ports.push_back(agent::PortSpec{
-                port.protocol == project::Protocol::udp ? "udp" : "tcp", port.host_ip,
+                port.protocol == project::Protocol::udp ? "udp" : "tcp",
+                // In the VM, on every address: the host's forwarder comes in on its own.
+                project.provider == project::Provider::libvirt ? "0.0.0.0" : port.host_ip,
                 static_cast<uint16_t>(port.host_start ? port.host_start + i : 0),
                 static_cast<uint16_t>(port.container_start + i)});
     }
@@ -83,7 +124,10 @@ agent::ContainerSpec make_spec(const project::Project& project, const std::strin
         case project::VolumeType::bind:
             mount.type = "bind";
             mount.source = volume.source;
-            if (project.provider == project::Provider::local) local_shared_source(project, mount);
+            if (project.provider == project::Provider::local)
+                local_shared_source(project, mount);
+            else
+                vm_shared_source(project, container, volume, mount);
             break;
         case project::VolumeType::volume:
             mount.type = "volume";
@@ -188,6 +232,38 @@ std::vector<PlannedContainer> select_services(const std::vector<PlannedContainer
     for (const auto& planned : plan)
         if (wanted.count(planned.spec.service)) out.push_back(planned);
     return out;
+}
+
+std::vector<HostForward> host_forwards(const project::Project& project) {
+    std::vector<HostForward> out;
+    if (project.provider != project::Provider::libvirt) return out;
+    std::set<std::tuple<std::string, std::string, uint16_t>> seen;
+    for (const auto& container : project.containers)
+        for (const auto& port : container.ports) {
+            if (port.host_start == 0) continue; // a port the agent picks: nothing fixed to forward
+            const std::string protocol = port.protocol == project::Protocol::udp ? "udp" : "tcp";
+            const std::string host_ip = port.host_ip.empty() ? "127.0.0.1" : port.host_ip;
+            const int count = port.container_end - port.container_start + 1;
+            for (int i = 0; i < count; ++i) {
+                const auto host_port = static_cast<uint16_t>(port.host_start + i);
+                if (seen.emplace(protocol, host_ip, host_port).second)
+                    out.push_back({protocol, host_ip, host_port});
+            }
+        }
+    return out;
+}
+
+void show_host_ports(const project::Project& project,
+                     std::vector<agent::ContainerStatus>& containers) {
+    const auto forwards = host_forwards(project);
+    if (forwards.empty()) return;
+    for (auto& status : containers)
+        for (auto& port : status.ports)
+            for (const auto& forward : forwards)
+                if (forward.protocol == port.protocol && forward.host_port == port.host_port) {
+                    port.host_ip = forward.host_ip;
+                    break;
+                }
 }
 
 std::string config_hash(const agent::ContainerSpec& spec, const std::string& image_id) {

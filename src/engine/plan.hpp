@@ -33,6 +33,24 @@ std::vector<PlannedContainer> plan_containers(const project::Project& project);
 std::vector<PlannedContainer> select_services(const std::vector<PlannedContainer>& plan,
                                               const std::vector<std::string>& services);
 
+// A port the host must forward into the VM (provider libvirt): the VM's agent binds it on
+// 0.0.0.0 at the same number, and the host's forwarder relays host_ip:host_port to it.
+struct HostForward {
+    std::string protocol; // tcp | udp
+    std::string host_ip;  // 127.0.0.1 unless the file names one
+    uint16_t host_port = 0;
+    bool operator==(const HostForward&) const = default;
+};
+
+// Every fixed published host port of the project, once each; empty for provider local (the
+// agent binds on the host itself). Ports left to the agent (host port 0) are not in it.
+std::vector<HostForward> host_forwards(const project::Project& project);
+
+// The containers' ports as the host sees them: for provider libvirt, each port the VM binds
+// on 0.0.0.0 shows the host address it is forwarded from.
+void show_host_ports(const project::Project& project,
+                     std::vector<agent::ContainerStatus>& containers);
+
 // sha256 of the spec (without its hash) and the image id: a change of either means recreate.
 std::string config_hash(const agent::ContainerSpec& spec, const std::string& image_id);
 

@@ -3,6 +3,9 @@
 // The Provider seam: the machine an environment's containers live in. The engine and the CLI
 // talk to this interface; providers/libvirt implements it with a VM.
 
+#include "agent/protocol/client.hpp"
+#include "common/error.hpp"
+
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -15,6 +18,12 @@ using Progress = std::function<void(const std::string&)>;
 
 enum class MachineState { not_created, running, paused, saved, shut_off, crashed, other };
 std::string_view to_string(MachineState state);
+
+// The machine does not run, so nothing in it can be reached; the message says what to run.
+class MachineNotRunning : public Error {
+  public:
+    using Error::Error;
+};
 
 struct MachineStatus {
     std::string name; // the domain
@@ -51,6 +60,9 @@ class Machine {
     // Removes everything of the machine; returns one line for each thing removed.
     virtual std::vector<std::string> destroy() = 0;
     virtual SshEndpoint ssh_endpoint() = 0;
+    // A client of the agent in the machine (MachineNotRunning when it does not run), waiting
+    // up to `wait` for an agent that is still starting.
+    virtual agent::AgentClient connect_agent(std::chrono::milliseconds wait) = 0;
 };
 
 } // namespace lcloud::providers

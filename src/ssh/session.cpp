@@ -113,10 +113,41 @@ ChannelHandle Session::open_channel() {
     return channel;
 }
 
+ChannelHandle Session::open_forward(const std::string& host, uint16_t port) {
+    ChannelHandle channel(ssh_channel_new(session_.get()));
+    if (!channel) throw SshError(where_, "create channel", ssh_get_error(session_.get()));
+    // The originator address is informational; dropbear only logs it.
+    if (ssh_channel_open_forward(channel.get(), host.c_str(), port, "127.0.0.1", 0) != SSH_OK)
+        throw SshError(where_, fmt::format("open a channel to {}:{} in the server", host, port),
+                       ssh_get_error(session_.get()));
+    return channel;
+}
+
+ChannelHandle Session::open_exec(const std::string& command) {
+    ChannelHandle channel = open_channel();
+    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
+        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
+    return channel;
+}
+
 Session::Result Session::capture(const std::string& command, const std::string& input) {
     Result result{0, {}, {}};
     PumpEnds ends;
     ends.input = input;
+    ends.on_out = [&](std::string_view data) { result.out.append(data); };
+    ends.on_err = [&](std::string_view data) { result.err.append(data); };
+    const ChannelHandle channel = open_channel();
+    const ChannelExit exit(channel.get());
+    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
+        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
+    result.exit_code = pump_channel(session_.get(), channel.get(), exit, where_, ends);
+    return result;
+}
+
+Session::Result Session::feed(const std::string& command, int in_fd) {
+    Result result{0, {}, {}};
+    PumpEnds ends;
+    ends.in_fd = in_fd;
     ends.on_out = [&](std::string_view data) { result.out.append(data); };
     ends.on_err = [&](std::string_view data) { result.err.append(data); };
     const ChannelHandle channel = open_channel();

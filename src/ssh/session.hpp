@@ -37,6 +37,8 @@ class Session {
     };
     // Runs `command`, sends `input` then EOF, collects its output.
     Result capture(const std::string& command, const std::string& input = {});
+    // The same with stdin streamed from `in_fd` until its end (a big file, say).
+    Result feed(const std::string& command, int in_fd);
     // Runs `command` with its stdin from in_fd (-1: none), stdout to out_fd, stderr to err_fd
     // (-1: discarded). Returns the exit status, 128 + n when a signal ended it.
     int run(const std::string& command, int in_fd, int out_fd, int err_fd);
@@ -46,6 +48,16 @@ class Session {
     // Writes `bytes` to remote_path + ".tmp", then renames it to remote_path: by SFTP when the
     // server has it, else through `cat`.
     void upload(const std::string& remote_path, std::string_view bytes, mode_t mode);
+    // The same from a local file, streamed (never held in memory whole), through `cat`.
+    void upload_file(const std::string& remote_path, const std::filesystem::path& local,
+                     mode_t mode);
+
+    // A direct-tcpip channel to host:port as the server resolves it (its own loopback, say).
+    ChannelHandle open_forward(const std::string& host, uint16_t port);
+    // A channel running `command`, for a caller that moves its bytes itself.
+    ChannelHandle open_exec(const std::string& command);
+    // For the one thread that owns this session (libssh sessions are not thread-safe).
+    ssh_session raw() const { return session_.get(); }
 
     const Target& target() const { return target_; }
     // "user@host:port", as errors name the connection.

@@ -1,3 +1,4 @@
+#include "common/fd.hpp"
 #include "ssh/errors.hpp"
 #include "ssh/session.hpp"
 
@@ -96,6 +97,24 @@ void Session::upload_exec(const std::string& remote_path, std::string_view bytes
                        result.err.empty()
                            ? fmt::format("exit status {}", result.exit_code)
                            : result.err.substr(0, result.err.find_last_not_of('\n') + 1));
+}
+
+void Session::upload_file(const std::string& remote_path, const std::filesystem::path& local,
+                          mode_t mode) {
+    const Fd file(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) throw_errno("open", local.string());
+    const std::string temp = shell_quote(remote_path + ".tmp");
+    const std::string command =
+        fmt::format("umask 077 && cat > {0} && chmod {1:o} {0} && mv -f {0} {2} || "
+                    "{{ rm -f {0}; exit 1; }}",
+                    temp, mode & 07777, shell_quote(remote_path));
+    const Result result = feed(command, file.get());
+    const int code = result.exit_code;
+    const std::string& err = result.err;
+    if (code != 0)
+        throw SshError(where_, fmt::format("upload {} to {}", local.string(), remote_path),
+                       err.empty() ? fmt::format("exit status {}", code)
+                                   : err.substr(0, err.find_last_not_of('\n') + 1));
 }
 
 } // namespace lcloud::ssh

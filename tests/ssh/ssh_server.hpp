@@ -37,9 +37,11 @@ namespace lcloud::test {
 // process it started. The destructor kills and reaps it, pass or fail.
 class SshServer {
   public:
-    // `host_key`: a dropbear key file to serve; empty: a new ed25519 key.
+    // `host_key`: a dropbear key file to serve; empty: a new ed25519 key. `forwarding`: allow
+    // direct-tcpip channels (as the box's dropbear does).
     explicit SshServer(const std::string& authorized_keys,
-                       const std::filesystem::path& host_key = {}) {
+                       const std::filesystem::path& host_key = {}, bool forwarding = false)
+        : forwarding_(forwarding) {
         namespace fs = std::filesystem;
         host_key_ = host_key.empty() ? dir_.path() / "host_key" : host_key;
         if (host_key.empty()) {
@@ -127,6 +129,7 @@ class SshServer {
         std::vector<std::string> args = {
             "/usr/sbin/dropbear", "-F", "-E",    "-s", "-j", "-k", "-p", listen, "-r",
             host_key_.string(),   "-P", pid_file};
+        if (forwarding_) std::erase(args, std::string("-j"));
         std::vector<char*> argv;
         for (std::string& arg : args)
             argv.push_back(arg.data());
@@ -181,6 +184,7 @@ class SshServer {
         return false;
     }
 
+    bool forwarding_ = false;
     TempDir dir_;
     std::filesystem::path host_key_;
     std::string host_public_key_;

@@ -20,15 +20,25 @@ AgentClient::AgentClient(Fd input, Fd output, std::string description)
     (void)hello;
 }
 
+AgentClient::AgentClient(Fd input, Fd output, std::string description,
+                         std::shared_ptr<void> carrier)
+    : input_(std::move(input)), output_(std::move(output)), description_(std::move(description)),
+      carrier_(std::move(carrier)) {
+    ::signal(SIGPIPE, SIG_IGN);
+    call("hello", {{"protocol", protocol_version}});
+}
+
 AgentClient::AgentClient(AgentClient&& other) noexcept
     : input_(std::move(other.input_)), output_(std::move(other.output_)),
       description_(std::move(other.description_)), buffer_(std::move(other.buffer_)),
-      next_id_(other.next_id_), current_(other.current_), child_(std::exchange(other.child_, 0)) {}
+      next_id_(other.next_id_), current_(other.current_), child_(std::exchange(other.child_, 0)),
+      carrier_(std::move(other.carrier_)) {}
 
 AgentClient::~AgentClient() {
     input_.reset();
     output_.reset();
     if (child_ > 0) ::waitpid(child_, nullptr, 0);
+    carrier_.reset(); // after the fds: it sees their end first
 }
 
 std::optional<AgentClient> AgentClient::connect_unix(const std::string& path) {

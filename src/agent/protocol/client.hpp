@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@ class AgentClient {
   public:
     // Says hello; throws AgentError when the agent speaks another protocol.
     AgentClient(Fd input, Fd output, std::string description);
+    // The same over a carrier that must outlive the fds (an SSH bridge, say): it goes after them.
+    AgentClient(Fd input, Fd output, std::string description, std::shared_ptr<void> carrier);
     AgentClient(AgentClient&& other) noexcept;
     AgentClient& operator=(AgentClient&&) = delete;
     ~AgentClient();
@@ -56,6 +59,7 @@ class AgentClient {
     int64_t next_id_ = 1;
     int64_t current_ = 0;
     pid_t child_ = 0;
+    std::shared_ptr<void> carrier_;
 };
 
 } // namespace lcloud::agent

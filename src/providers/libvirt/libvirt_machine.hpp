@@ -39,6 +39,8 @@ class LibvirtMachine final : public Machine {
     std::vector<std::string> snapshot_list() override;
     std::vector<std::string> destroy() override;
     SshEndpoint ssh_endpoint() override;
+    // In agent_transport.cpp.
+    agent::AgentClient connect_agent(std::chrono::milliseconds wait) override;
 
     const std::string& domain_name() const { return domain_name_; }
     std::filesystem::path console_log() const { return config_.state_dir / "console.log"; }

@@ -44,9 +44,16 @@ bool mount_appending(const std::vector<Fd>& lowers, const Fd& upper, const Fd& w
     }
     if (!set("upperdir", proc_path(upper)) || !set("workdir", proc_path(work)))
         throw_errno("set overlay upperdir and workdir for", target.string());
-    if (::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+    if (::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+        // Before 6.5, overlayfs has no fs_context of its own: the kernel's legacy one takes any
+        // key, "lowerdir+" too, and only the create refuses it (the VM's 6.1 kernel does).
+        if (errno == EINVAL) {
+            lowerdir_append = false;
+            return false;
+        }
         throw_errno("create overlay (" + std::to_string(lowers.size()) + " layers) for",
                     target.string());
+    }
     Fd mount(::fsmount(context.get(), FSMOUNT_CLOEXEC, 0));
     if (!mount) throw_errno("fsmount overlay for", target.string());
     if (::move_mount(mount.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)

@@ -38,7 +38,10 @@ TEST_CASE("vm: a Vagrant disk box boots from an overlay, and box remove is refus
     VmProject project("  box: test/disk\n");
     const auto up = project.lcloud("up");
     INFO(up.output);
-    REQUIRE(up.exit_code == 0);
+    // This box has no lcloud-agent: the VM boots, and up says that its containers cannot start.
+    // (Installing the agent into such a box is issue 6's step 3, still to come.)
+    REQUIRE(up.output.find("is ready") != std::string::npos);
+    CHECK(up.output.find("the agent in the VM") != std::string::npos);
     CHECK(trimmed(project.ssh("echo on the overlay").output) == "on the overlay");
     // The root disk is an overlay of box.img, never a copy; the data disk is the second disk.
     auto connection = providers::libvirt::connect("qemu:///system");

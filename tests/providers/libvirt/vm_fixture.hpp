@@ -60,15 +60,28 @@ inline box::Box use_test_box() {
     return *current;
 }
 
-// A project directory with lcloud.yaml for provider libvirt and a small VM.
+// A project directory with lcloud.yaml for provider libvirt and a small VM. Without
+// `containers`, one container `idle` whose image is built in the VM from busybox alone (FROM
+// scratch: it needs no base image), which stops at once on SIGTERM.
 class VmProject {
   public:
-    explicit VmProject(const std::string& vm_extra = "", const std::string& top_extra = "") {
+    explicit VmProject(const std::string& vm_extra = "", const std::string& top_extra = "",
+                       std::string containers = "") {
         name_ = "vmtest";
+        if (containers.empty()) {
+            namespace fs = std::filesystem;
+            fs::create_directories(dir() / "idle");
+            fs::copy_file("/bin/busybox", dir() / "idle" / "busybox");
+            std::ofstream(dir() / "idle" / "Containerfile")
+                << "FROM scratch\nCOPY busybox /bin/busybox\n"
+                   "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do "
+                   "/bin/busybox sleep 60 & wait; done\"]\n";
+            containers = "  idle:\n    build: ./idle\n";
+        }
         std::ofstream(dir() / "lcloud.yaml")
             << fmt::format("name: {}\nprovider: libvirt\nvm:\n  cpus: 1\n  memory: 512MiB\n  disk: "
-                           "2GiB\n{}{}containers:\n  idle:\n    image: busybox\n",
-                           name_, vm_extra, top_extra);
+                           "2GiB\n{}{}containers:\n{}",
+                           name_, vm_extra, top_extra, containers);
         domain_ = providers::libvirt::domain_name_for(name_, dir());
     }
     ~VmProject() {
@@ -128,8 +141,8 @@ class VmProject {
             if (std::filesystem::exists(file)) left.push_back("boot checkpoint " + file.string());
         if (run_command("pgrep -f 'gues[t]=" + domain_ + "'").exit_code == 0)
             left.push_back("qemu process of " + domain_);
-        for (const char* file :
-             {"id_ed25519", "id_ed25519.pub", "known_hosts", "machine.json", "console.log"})
+        for (const char* file : {"id_ed25519", "id_ed25519.pub", "known_hosts", "machine.json",
+                                 "console.log", "builds.json"})
             if (std::filesystem::exists(dir() / ".lcloud" / file))
                 left.push_back(std::string(".lcloud/") + file);
         return left;
