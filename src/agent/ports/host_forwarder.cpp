@@ -49,16 +49,20 @@ HostForwarder::HostForwarder(fs::path state_dir) : state_dir_(std::move(state_di
             spdlog::info("forwarder: signal {}; closing every port", info.ssi_signo);
             loop_.stop();
         }
-        if (reload_wanted && !loop_.stopped()) reload();
+        if (reload_wanted && !loop_.stopped()) {
+            reload();
+            spdlog::info("forwarder: reloaded; serving {} port(s)", ports_->list().size());
+        }
     });
     reload();
     write_state(state_dir_ / forwarder_pid_file_name, fmt::format("{}\n", ::getpid()));
-    spdlog::info("forwarder: pid {} serving {} port(s) for {}", ::getpid(), ports_.list().size(),
+    spdlog::info("forwarder: pid {} serving {} port(s) for {}", ::getpid(), ports_->list().size(),
                  state_dir_.string());
 }
 
 HostForwarder::~HostForwarder() {
     loop_.unwatch(signals_.get());
+    ports_.reset();
     // Our files only: a forwarder started after us must keep its own.
     const auto pid = state::read_file(state_dir_ / forwarder_pid_file_name);
     if (pid && std::atoi(pid->c_str()) == ::getpid()) {
@@ -82,16 +86,16 @@ void HostForwarder::reload() {
         status["loaded"] = to_json(wanted);
         const auto targets = forwarder_targets(wanted);
         // Closed first, so that a forward whose target changed can bind its port again.
-        for (const auto& served : ports_.list())
+        for (const auto& served : ports_->list())
             if (!contains(targets, served)) {
                 spdlog::info("forwarder: closing {}", host_side(served));
-                ports_.remove(served);
+                ports_->remove(served);
             }
-        const auto served = ports_.list();
+        const auto served = ports_->list();
         for (const auto& forward : targets) {
             if (contains(served, forward)) continue;
             try {
-                ports_.add(forward);
+                ports_->add(forward);
                 spdlog::info("forwarder: serving {} -> {}:{}", host_side(forward),
                              forward.target_ip, forward.target_port);
             } catch (const Error& error) {

@@ -10,6 +10,7 @@
 #include "agent/ports/port_forwarder.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,8 @@ class HostForwarder {
   private:
     std::filesystem::path state_dir_;
     EventLoop loop_;
-    PortForwarder ports_;
+    // Reset first on exit: the sockets close before the pid file goes.
+    std::optional<PortForwarder> ports_;
     Fd signals_;
 };
 
