@@ -6,6 +6,7 @@
 #include "providers/forward/forwarder_process.hpp"
 #include "state/atomic_file.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fmt/format.h>
@@ -107,7 +108,22 @@ void write_forwards(const fs::path& state_dir, const agent::ForwardsFile& wanted
 
 void check_ports_free(const fs::path& state_dir, const std::vector<PortForward>& forwards) {
     std::vector<pid_t> own;
-    if (const auto process = ForwarderProcess::find(state_dir)) own.push_back(process->pid());
+    if (const auto process = ForwarderProcess::find(state_dir)) {
+        own.push_back(process->pid());
+        // A no-op up: all of them served already, so no bind and no search through /proc.
+        const auto status = read_status(state_dir);
+        if (status && status->value("pid", 0) == process->pid() && status->contains("loaded") &&
+            status->value("errors", nlohmann::json::array()).empty()) {
+            const auto served =
+                agent::forwards_from_json(status->value("loaded", nlohmann::json()), "status")
+                    .forwards;
+            const auto wanted = wanted_file("", forwards).forwards;
+            if (std::all_of(wanted.begin(), wanted.end(), [&](const PortForward& forward) {
+                    return std::find(served.begin(), served.end(), forward) != served.end();
+                }))
+                return;
+        }
+    }
     const auto problems =
         agent::unavailable_ports(agent::forwarder_targets(wanted_file("", forwards)), own);
     if (!problems.empty()) throw PortsInUse(problems);
