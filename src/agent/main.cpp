@@ -2,8 +2,11 @@
 // provider). See agent.hpp and protocol/protocol.hpp.
 
 #include "agent/agent.hpp"
+#include "agent/ports/forwards_file.hpp"
+#include "agent/ports/host_forwarder.hpp"
 #include "agent/protocol/protocol.hpp"
 #include "agent/server/attach.hpp"
+#include "state/atomic_file.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -32,6 +35,25 @@ void daemonize(const std::filesystem::path& log_file) {
     ::dup2(log, 1);
     ::dup2(log, 2);
     ::chdir("/");
+}
+
+// `forward`: checks forwards.json while the caller still sees the exit code and stderr, then
+// detaches and serves until SIGTERM.
+int run_forwarder(std::filesystem::path state_dir, bool foreground) {
+    namespace agent = lcloud::agent;
+    state_dir = std::filesystem::absolute(state_dir).lexically_normal();
+    const auto file = state_dir / agent::forwards_file_name;
+    const auto text = lcloud::state::read_file(file);
+    if (!text) throw lcloud::Error(file.string() + ": no such file; lcloud writes it");
+    agent::parse_forwards_file(*text, file.string());
+    // lcloud's own fds (its environment lock, its libvirt connection) must not live on in here.
+    ::close_range(3, ~0U, 0);
+    if (!foreground) daemonize(state_dir / agent::forwarder_log_file_name);
+    spdlog::set_default_logger(spdlog::stderr_logger_st("forwarder"));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+    agent::HostForwarder forwarder(state_dir);
+    forwarder.run();
+    return 0;
 }
 
 } // namespace
@@ -63,6 +85,12 @@ int main(int argc, char** argv) {
         "attach", "Connect stdin and stdout to a serving agent (for an SSH exec channel)");
     attach->add_option("--socket", socket, "The agent's unix socket");
     app.add_subcommand("version", "Print the version and the protocol");
+    auto* forward = app.add_subcommand(
+        "forward", "Forward the host's ports into the VM, as STATE/forwards.json lists them");
+    std::filesystem::path state_dir;
+    bool foreground = false;
+    forward->add_option("--state", state_dir, "The environment's state directory")->required();
+    forward->add_flag("--foreground", foreground, "Do not detach; log to stderr");
 
     CLI11_PARSE(app, argc, argv);
     try {
@@ -72,6 +100,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (attach->parsed()) return lcloud::agent::attach_stdio(socket);
+        if (forward->parsed()) return run_forwarder(state_dir, foreground);
         if (const char* durable = std::getenv("LCLOUD_AGENT_NO_FSYNC"); durable && *durable)
             options.durable_images = false;
         // stdout carries the protocol in stdio mode: logs go to stderr.

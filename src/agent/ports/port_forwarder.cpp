@@ -99,7 +99,8 @@ size_t PortForwarder::relays() const {
     return count;
 }
 
-std::vector<std::string> unavailable_ports(const std::vector<Forward>& forwards) {
+std::vector<std::string> unavailable_ports(const std::vector<Forward>& forwards,
+                                           const std::vector<pid_t>& own_holders) {
     std::vector<std::string> out;
     for (size_t i = 0; i < forwards.size(); ++i) {
         const Forward& forward = forwards[i];
@@ -115,6 +116,11 @@ std::vector<std::string> unavailable_ports(const std::vector<Forward>& forwards)
         }
         try {
             bind_host_side(forward); // closed again at once
+        } catch (const PortInUse& error) {
+            const auto owner = own_holders.empty() ? std::nullopt : find_port_owner(forward);
+            const bool own = owner && std::find(own_holders.begin(), own_holders.end(),
+                                                owner->pid) != own_holders.end();
+            if (!own) out.push_back(error.what());
         } catch (const Error& error) {
             out.push_back(error.what());
         }

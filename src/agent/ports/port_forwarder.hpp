@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 #include <utility>
 #include <vector>
 
@@ -46,7 +47,9 @@ class PortForwarder {
 
 // Which of these cannot be bound now, one message each, as PortInUse words it ("127.0.0.1:8080/tcp
 // is already in use by nginx (pid 1234)"); also a host side listed twice. Binds each only for the
-// check; the target fields are not looked at.
-std::vector<std::string> unavailable_ports(const std::vector<Forward>& forwards);
+// check; the target fields are not looked at. A port held by one of `own_holders` (a forwarder
+// about to be reloaded with these forwards) counts as available.
+std::vector<std::string> unavailable_ports(const std::vector<Forward>& forwards,
+                                           const std::vector<pid_t>& own_holders = {});
 
 } // namespace lcloud::agent

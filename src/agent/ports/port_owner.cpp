@@ -87,13 +87,13 @@ std::vector<std::string> holding_inodes(const Forward& forward) {
 
 } // namespace
 
-std::string describe_port_owner(const Forward& forward) {
+std::optional<PortOwner> find_port_owner(const Forward& forward) {
     const auto inodes = holding_inodes(forward);
-    if (inodes.empty()) return {};
+    if (inodes.empty()) return std::nullopt;
     std::set<std::string> wanted;
     for (const auto& inode : inodes)
         wanted.insert("socket:[" + inode + "]");
-    std::map<std::string, std::string> holders; // socket:[inode] -> " by NAME (pid N)"
+    std::map<std::string, PortOwner> holders; // socket:[inode] -> its process
     std::error_code error;
     for (fs::directory_iterator process("/proc", error), end; !error && process != end;
          process.increment(error)) {
@@ -106,17 +106,23 @@ std::string describe_port_owner(const Forward& forward) {
             const std::string target = fs::read_symlink(fd->path(), unreadable).string();
             if (unreadable || !wanted.count(target) || holders.count(target)) continue;
             std::ifstream comm(process->path() / "comm");
-            std::string name;
-            std::getline(comm, name);
-            holders[target] = name.empty() ? fmt::format(" by pid {}", pid)
-                                           : fmt::format(" by {} (pid {})", name, pid);
+            PortOwner owner{static_cast<pid_t>(std::stol(pid)), {}};
+            std::getline(comm, owner.name);
+            holders[target] = owner;
         }
     }
     for (const auto& inode : inodes) {
         const auto found = holders.find("socket:[" + inode + "]");
         if (found != holders.end()) return found->second;
     }
-    return {};
+    return std::nullopt;
+}
+
+std::string describe_port_owner(const Forward& forward) {
+    const auto owner = find_port_owner(forward);
+    if (!owner) return {};
+    return owner->name.empty() ? fmt::format(" by pid {}", owner->pid)
+                               : fmt::format(" by {} (pid {})", owner->name, owner->pid);
 }
 
 } // namespace lcloud::agent
