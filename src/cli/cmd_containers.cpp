@@ -2,6 +2,7 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
 #include "engine/converge.hpp"
+#include "providers/forward/forwarder.hpp"
 #include "state/env_lock.hpp"
 #include "state/state_dir.hpp"
 
@@ -245,6 +246,7 @@ void add_halt(CLI::App& app, Context& context) {
                           << "; the VM's shutdown stops them\n";
             }
             environment.agent.reset();
+            providers::forward::stop_forwarder(state.path());
             environment.machine->halt(std::chrono::seconds(*timeout));
             std::cout << fmt::format("{}: the VM is {}\n", environment.name,
                                      providers::to_string(environment.machine->status().state));
@@ -281,7 +283,13 @@ void add_destroy(CLI::App& app, Context& context) {
                 spdlog::debug("listing the containers in the VM: {}", error.what());
             }
             environment.agent.reset();
+            std::error_code ignored_error;
+            const bool forwarded = providers::forward::stop_forwarder(state.path());
             auto removed = environment.machine->destroy();
+            if (forwarded) removed.push_back("the port forwarder of " + environment.name);
+            for (const char* file : {"forwards.json", "forwarder.log"})
+                if (std::filesystem::remove(state.file(file), ignored_error))
+                    removed.push_back(state.file(file).string());
             // What was built into that VM went with it.
             std::error_code ignored;
             std::filesystem::remove(state.file("builds.json"), ignored);

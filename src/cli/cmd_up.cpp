@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
 #include "engine/converge.hpp"
+#include "providers/forward/forwarder.hpp"
 #include "providers/libvirt/vm_images.hpp"
 #include "providers/local/local_agent.hpp"
 #include "state/env_lock.hpp"
@@ -11,6 +12,19 @@
 #include <optional>
 
 namespace lcloud::cli {
+
+namespace {
+
+// The host side of each published port: the VM's agent binds the same number on 0.0.0.0.
+std::vector<providers::forward::PortForward> vm_forwards(const project::Project& project) {
+    std::vector<providers::forward::PortForward> forwards;
+    for (const auto& port : engine::host_forwards(project))
+        forwards.push_back({port.protocol == "udp" ? agent::Protocol::udp : agent::Protocol::tcp,
+                            port.host_ip, port.host_port, port.host_port});
+    return forwards;
+}
+
+} // namespace
 
 void add_up_command(CLI::App& app, Context& context) {
     auto* command = app.add_subcommand("up", "Bring up the environment: its containers, "
@@ -30,7 +44,11 @@ void add_up_command(CLI::App& app, Context& context) {
         engine::UpOptions options;
         options.services = *services;
         std::optional<providers::libvirt::VmImages> vm_images;
+        std::vector<providers::forward::PortForward> forwards;
         if (environment.machine) {
+            // A taken host port is said before the VM boots, naming who holds it.
+            forwards = vm_forwards(environment.project);
+            providers::forward::check_ports_free(state.path(), forwards);
             environment.machine->up(progress_printer(context));
             // The agent starts right after the guest says it is ready.
             environment.agent.emplace(environment.machine->connect_agent(std::chrono::seconds(30)));
@@ -40,6 +58,10 @@ void add_up_command(CLI::App& app, Context& context) {
             options.carrier = &*vm_images;
         }
         const auto result = engine::up(*environment.agent, environment.project, options, progress);
+        // One forwarder for all the environment's ports, into the VM; it outlives reboots.
+        if (environment.machine)
+            providers::forward::start_or_update_forwarder(
+                state.path(), environment.machine->status().address, forwards, agent_binary());
         if (context.options().json) {
             std::cout << nlohmann::json{{"environment", environment.name},
                                         {"created", result.created},

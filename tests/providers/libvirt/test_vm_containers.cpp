@@ -2,12 +2,16 @@
 // built from the project's context on a base image only this host's store has, exec, logs, a
 // shared folder bound into the container, a no-op up, and destroy leaving nothing.
 #include "providers/libvirt/vm_fixture.hpp"
+
+#include "agent/net_client.hpp"
+#include "providers/forward/forwarder.hpp"
 #include "runtime/image/reference.hpp"
 #include "runtime/image/store.hpp"
 #include "support/busybox_image.hpp"
 #include "support/env_guard.hpp"
 
 #include <chrono>
+#include <thread>
 
 using namespace lcloud;
 using namespace lcloud::test;
@@ -35,8 +39,8 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     fs::create_directories(project.dir() / "share" / "sub");
     std::ofstream(project.dir() / "app" / "Containerfile")
         << "FROM vmtest/busybase:1\nCOPY message.txt /srv/message.txt\n"
-           "CMD [\"sh\", \"-c\", \"echo started: $(cat /srv/message.txt); trap 'exit 0' TERM; "
-           "while :; do sleep 60 & wait; done\"]\n";
+           "CMD [\"sh\", \"-c\", \"echo started: $(cat /srv/message.txt); mkdir -p /www; "
+           "cp /srv/message.txt /www/index.html; exec httpd -f -p 80 -h /www\"]\n";
     std::ofstream(project.dir() / "app" / "message.txt") << "from the context\n";
     std::ofstream(project.dir() / "app" / "secret.txt") << "never leaves the host\n";
     std::ofstream(project.dir() / "app" / ".dockerignore") << "secret.txt\n";
@@ -57,6 +61,22 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     CHECK(ps.output.find("running") != std::string::npos);
     // The port as the host will see it: the VM binds it on every address.
     CHECK(ps.output.find("127.0.0.1:18080->80/tcp") != std::string::npos);
+
+    // The host's port reaches the container through the one forwarder and the VM (httpd may
+    // take a moment to listen under TCG).
+    const auto fetch = [] {
+        std::optional<std::string> answer;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!answer && std::chrono::steady_clock::now() < deadline) {
+            answer = tcp_exchange(18080, "GET / HTTP/1.0\r\n\r\n", 5000);
+            if (!answer) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        return answer;
+    };
+    const auto served = fetch();
+    REQUIRE(served.has_value());
+    CHECK(served->find("from the context") != std::string::npos);
+    CHECK(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
 
     CHECK(trimmed(project.lcloud("exec app -- cat /srv/message.txt").output) == "from the context");
     CHECK(project.lcloud("exec app -- test -e /srv/secret.txt").exit_code == 1);
@@ -90,11 +110,22 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     CHECK(again.output.find("carrying") == std::string::npos);
     CHECK(again.output.find("copying") == std::string::npos);
 
+    // halt stops the forwarder; up brings the port back.
+    REQUIRE(project.lcloud("halt").exit_code == 0);
+    CHECK_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
+    CHECK_FALSE(tcp_exchange(18080, "GET / HTTP/1.0\r\n\r\n", 1000).has_value());
+    REQUIRE(project.lcloud("up").exit_code == 0);
+    const auto again_served = fetch();
+    REQUIRE(again_served.has_value());
+    CHECK(again_served->find("from the context") != std::string::npos);
+
     const auto destroy = project.lcloud("destroy");
     INFO(destroy.output);
     REQUIRE(destroy.exit_code == 0);
     CHECK(destroy.output.find("removed 1 container (with the VM): app") != std::string::npos);
     CHECK(destroy.output.find("removed VM " + project.domain()) != std::string::npos);
+    CHECK(destroy.output.find("port forwarder") != std::string::npos);
+    CHECK_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
     CHECK(project.leftovers().empty());
     const auto halted = project.lcloud("ps");
     CHECK(halted.exit_code == 1);

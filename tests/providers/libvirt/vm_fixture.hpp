@@ -139,6 +139,9 @@ class VmProject {
              {lv::checkpoint_file(domain_),
               std::filesystem::path(lv::checkpoint_file(domain_).string() + ".partial")})
             if (std::filesystem::exists(file)) left.push_back("boot checkpoint " + file.string());
+        if (run_command("pgrep -f 'forwar[d] --state " + (dir() / ".lcloud").string() + "'")
+                .exit_code == 0)
+            left.push_back("port forwarder of " + dir().string());
         if (run_command("pgrep -f 'gues[t]=" + domain_ + "'").exit_code == 0)
             left.push_back("qemu process of " + domain_);
         for (const char* file : {"id_ed25519", "id_ed25519.pub", "known_hosts", "machine.json",
