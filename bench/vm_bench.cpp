@@ -138,9 +138,8 @@ class LcloudPeer : public Peer {
                                                "  cpus: 1\n"
                                                "  memory: 512MiB\n"
                                                "  disk: 2GiB\n"
-                                               "containers:\n"
-                                               "  idle:\n"
-                                               "    image: busybox\n";
+                                               // The VM alone, as Vagrant's side is.
+                                               "containers: {}\n";
     }
     std::vector<std::string> lcloud(std::vector<std::string> args) const {
         std::vector<std::string> argv = {options_.lcloud, "-C", dir_.string()};

@@ -306,9 +306,8 @@ Project parse_project(std::string_view text, const fs::path& file, const Variabl
     }
     const auto containers = reader.entries(containers_entry->value, "containers");
     if (!containers) return project;
-    if (containers->empty())
-        reader.error(YamlReader::where(*containers_entry),
-                     "containers: the map is empty; add at least one container");
+    // `containers: {}` on purpose is an environment of the VM alone (ssh, shared folders), as a
+    // Vagrantfile is; a missing key is more likely a slip, and is an error above.
     LoadContext context{reader, project.dir, variables, project.name};
     for (const auto& entry : *containers) {
         if (auto container = read_container(context, entry))

@@ -138,3 +138,15 @@ TEST_CASE("serialize: config output reads back as the same project") {
     CHECK(yaml.find("restart: always") != std::string::npos);
     CHECK(yaml.find("\"1000:1000\"") != std::string::npos); // quoted, or YAML reads a number
 }
+
+TEST_CASE("loader: 'containers: {}' is the VM alone; a missing 'containers' is an error") {
+    const auto alone = parse_corpus("vm-alone.yaml");
+    CHECK(alone.containers.empty());
+    CHECK(alone.vm.memory_bytes == 1 * GiB);
+
+    Diagnostics diagnostics("lcloud.yaml");
+    parse_project(
+        "name: slip\nvm:\n  memory: 1GiB\n", corpus_project / "lcloud.yaml",
+        [](std::string_view) -> std::optional<std::string> { return std::nullopt; }, diagnostics);
+    REQUIRE(diagnostics.has_errors());
+}
