@@ -113,10 +113,9 @@ int run(int argc, char** argv) {
     app.add_flag("-q,--quiet", options.quiet, "Print only errors");
     app.add_flag("--no-color", options.no_color, "Never color the output");
 
-    for (const CommandAdder add :
-         {add_init_command, add_validate_command, add_config_command, add_version_command,
-          add_up_command, add_container_commands, add_image_command, add_box_command,
-          add_machine_commands})
+    for (const CommandAdder add : {add_init_command, add_validate_command, add_config_command,
+                                   add_version_command, add_up_command, add_container_commands,
+                                   add_image_command, add_box_command, add_machine_commands})
         add(app, context);
 
     try {

@@ -235,7 +235,7 @@ void add_halt(CLI::App& app, Context& context) {
             const auto lock = state::EnvLock::acquire(state.file("lock"), "halt");
             // The containers first, each with its grace period, while the agent can do it.
             try {
-                if (attach_agent(environment)) {
+                if (vm_may_hold_containers(environment) && attach_agent(environment)) {
                     const auto stopped = engine::halt(*environment.agent, environment.name);
                     if (!stopped.empty() && !context.options().quiet)
                         std::cout << fmt::format("{}: stopped {} container{}\n", environment.name,
@@ -276,7 +276,7 @@ void add_destroy(CLI::App& app, Context& context) {
             // The containers go with the VM's disk; name them in what destroy says.
             std::vector<std::string> containers;
             try {
-                if (attach_agent(environment))
+                if (vm_may_hold_containers(environment) && attach_agent(environment))
                     for (const auto& status : list_containers(environment))
                         containers.push_back(short_name(environment, status));
             } catch (const Error& error) {
@@ -293,6 +293,7 @@ void add_destroy(CLI::App& app, Context& context) {
             // What was built into that VM went with it.
             std::error_code ignored;
             std::filesystem::remove(state.file("builds.json"), ignored);
+            note_vm_containers(environment, false);
             if (!containers.empty()) {
                 std::string names;
                 for (const auto& name : containers)

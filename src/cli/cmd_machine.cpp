@@ -47,7 +47,8 @@ void add_status(CLI::App& app, Context& context) {
         // The containers too, when the VM runs and its agent answers.
         std::vector<agent::ContainerStatus> containers;
         std::string agent_problem;
-        if (status.state == providers::MachineState::running) {
+        if (status.state == providers::MachineState::running &&
+            vm_may_hold_containers(environment)) {
             try {
                 if (attach_agent(environment)) containers = list_containers(environment);
             } catch (const Error& error) {

@@ -24,6 +24,21 @@ std::vector<providers::forward::PortForward> vm_forwards(const project::Project&
     return forwards;
 }
 
+void print_vm_alone(const Context& context, Environment& environment) {
+    const auto status = environment.machine->status();
+    if (context.options().json)
+        std::cout << nlohmann::json{{"environment", environment.name},
+                                    {"vm", status.name},
+                                    {"state", providers::to_string(status.state)},
+                                    {"address", status.address}}
+                         .dump(2)
+                  << '\n';
+    else if (!context.options().quiet)
+        std::cout << fmt::format("{}: VM {} {} at {}, no containers ('lcloud ssh' gets in)\n",
+                                 environment.name, status.name, providers::to_string(status.state),
+                                 status.address);
+}
+
 } // namespace
 
 void add_up_command(CLI::App& app, Context& context) {
@@ -50,6 +65,12 @@ void add_up_command(CLI::App& app, Context& context) {
             forwards = vm_forwards(environment.project);
             providers::forward::check_ports_free(state.path(), forwards);
             environment.machine->up(progress_printer(context));
+            if (!vm_may_hold_containers(environment)) {
+                // The VM alone: no agent to ask, nothing to forward.
+                providers::forward::stop_forwarder(state.path());
+                print_vm_alone(context, environment);
+                return;
+            }
             // The agent starts right after the guest says it is ready.
             environment.agent.emplace(environment.machine->connect_agent(std::chrono::seconds(30)));
             vm_images.emplace(environment.machine->ssh_endpoint(), state.path(),
@@ -58,6 +79,7 @@ void add_up_command(CLI::App& app, Context& context) {
             options.carrier = &*vm_images;
         }
         const auto result = engine::up(*environment.agent, environment.project, options, progress);
+        if (environment.machine) note_vm_containers(environment, !result.containers.empty());
         // One forwarder for all the environment's ports, into the VM; it outlives reboots.
         if (environment.machine)
             providers::forward::start_or_update_forwarder(

@@ -5,6 +5,7 @@
 #include "providers/libvirt/agent_transport.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
 #include "providers/local/local_agent.hpp"
+#include "state/atomic_file.hpp"
 #include "state/state_dir.hpp"
 
 #include <algorithm>
@@ -67,6 +68,25 @@ bool attach_agent(Environment& environment) {
         return providers::libvirt::connect_agent_over_ssh(endpoint, wait);
     };
     return true;
+}
+
+namespace {
+std::filesystem::path vm_containers_note(const Environment& environment) {
+    return environment.project.dir / state::StateDir::dir_name / "vm-containers";
+}
+} // namespace
+
+bool vm_may_hold_containers(const Environment& environment) {
+    return !environment.project.containers.empty() ||
+           std::filesystem::exists(vm_containers_note(environment));
+}
+
+void note_vm_containers(const Environment& environment, bool any) {
+    std::error_code ignored;
+    if (any)
+        state::write_file_atomic(vm_containers_note(environment), "");
+    else
+        std::filesystem::remove(vm_containers_note(environment), ignored);
 }
 
 std::vector<agent::ContainerStatus> list_containers(Environment& environment) {
