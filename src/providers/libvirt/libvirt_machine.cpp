@@ -542,14 +542,13 @@ std::vector<std::string> LibvirtMachine::destroy() {
     std::vector<std::string> removed;
     auto connection = this->connection();
     // The last VM takes the network with it, and its reservation with that. Taking a network
-    // down is 0.4 s of firewall rules: done beside the domain's removal, on a connection of its
-    // own, rather than after it.
+    // down is 0.4 s of firewall rules: done beside the domain's removal (a libvirt connection
+    // serves several threads at once), rather than after it.
     const auto network_lock = lock_network();
     std::future<bool> network_removed;
     if (!network_used_by_others(connection, domain_name_))
-        network_removed = std::async(std::launch::async, [this] {
-            const auto own = connect(config_.vm.uri);
-            return remove_network_if_unused(own.get(), domain_name_);
+        network_removed = std::async(std::launch::async, [this, connection] {
+            return remove_network_if_unused(connection, domain_name_);
         });
     if (auto domain = lookup()) {
         if (virDomainIsActive(domain.get()) == 1 && virDomainDestroy(domain.get()) != 0)
@@ -564,12 +563,13 @@ std::vector<std::string> LibvirtMachine::destroy() {
         delete_volume(connection, volume);
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
+    const bool checkpoint_removed = remove_checkpoint(domain_name_);
     if (network_removed.valid() && network_removed.get())
         removed.push_back(
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));
     else
         release_address(connection, network_name, mac_);
-    if (remove_checkpoint(domain_name_))
+    if (checkpoint_removed)
         removed.push_back("boot checkpoint " + checkpoint_file(domain_name_).string());
     for (const char* file :
          {"id_ed25519", "id_ed25519.pub", "known_hosts", "console.log", "machine.json"}) {
