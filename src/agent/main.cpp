@@ -10,10 +10,13 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <iostream>
+#include <optional>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +79,10 @@ int main(int argc, char** argv) {
     serve->add_option("--listen-tcp", listen_tcp,
                       "Also serve on TCP at ADDRESS:PORT (loopback only: clients are not "
                       "authenticated)");
+    std::optional<int> priority;
+    serve->add_option("--priority", priority,
+                      "The nice value to take once loaded (the VM's init starts the agent niced, "
+                      "so that loading it does not slow the SSH server beside it)");
     serve->add_flag("--daemon", daemon, "Detach; log to ROOT/agent.log");
     serve->add_flag("--exit-when-empty", options.exit_when_empty,
                     "Exit once no container and no client is left");
@@ -107,6 +114,10 @@ int main(int argc, char** argv) {
         spdlog::set_default_logger(spdlog::stderr_logger_st("agent"));
         spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
         if (serve->parsed()) {
+            // Before any container is recovered or started: they inherit it.
+            if (priority && ::setpriority(PRIO_PROCESS, 0, *priority) != 0)
+                spdlog::warn("agent: cannot take nice value {}: {}", *priority,
+                             std::strerror(errno));
             if (daemon) daemonize(options.root / "agent.log");
             lcloud::agent::Agent agent(options);
             agent.listen(socket);
