@@ -36,7 +36,18 @@ bool server_speaks_sftp(ssh_session session, std::chrono::milliseconds timeout) 
     for (size_t got = 0; got < sizeof reply;) {
         const int count = ssh_channel_read_timeout(channel.get(), reply + got, sizeof reply - got,
                                                    0, static_cast<int>(timeout.count()));
-        if (count <= 0) return false; // end of file, timeout or error
+        if (count <= 0) {
+            // The server ended the subsystem: take in its end of file (and close) before the
+            // caller's next channel, so that they do not arrive in the middle of its requests.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            char sink[256];
+            while (!ssh_channel_is_eof(channel.get()) && ssh_is_connected(session) &&
+                   std::chrono::steady_clock::now() < deadline &&
+                   ssh_channel_read_timeout(channel.get(), sink, sizeof sink, 0, 100) >= 0) {
+            }
+            ssh_channel_close(channel.get());
+            return false;
+        }
         got += static_cast<size_t>(count);
     }
     return reply[4] == SSH_FXP_VERSION;
