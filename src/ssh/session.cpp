@@ -130,17 +130,21 @@ ChannelHandle Session::open_exec(const std::string& command) {
     return channel;
 }
 
+int Session::exec(const std::string& command, PumpEnds& ends) {
+    const ChannelHandle channel = open_channel();
+    const ChannelExit exit(channel.get());
+    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
+        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
+    return pump_channel(session_.get(), channel.get(), exit, where_, ends);
+}
+
 Session::Result Session::capture(const std::string& command, const std::string& input) {
     Result result{0, {}, {}};
     PumpEnds ends;
     ends.input = input;
     ends.on_out = [&](std::string_view data) { result.out.append(data); };
     ends.on_err = [&](std::string_view data) { result.err.append(data); };
-    const ChannelHandle channel = open_channel();
-    const ChannelExit exit(channel.get());
-    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
-        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
-    result.exit_code = pump_channel(session_.get(), channel.get(), exit, where_, ends);
+    result.exit_code = exec(command, ends);
     return result;
 }
 
@@ -150,11 +154,7 @@ Session::Result Session::feed(const std::string& command, int in_fd) {
     ends.in_fd = in_fd;
     ends.on_out = [&](std::string_view data) { result.out.append(data); };
     ends.on_err = [&](std::string_view data) { result.err.append(data); };
-    const ChannelHandle channel = open_channel();
-    const ChannelExit exit(channel.get());
-    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
-        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
-    result.exit_code = pump_channel(session_.get(), channel.get(), exit, where_, ends);
+    result.exit_code = exec(command, ends);
     return result;
 }
 
@@ -163,11 +163,7 @@ int Session::run(const std::string& command, int in_fd, int out_fd, int err_fd) 
     ends.in_fd = in_fd;
     ends.on_out = [out_fd](std::string_view data) { write_fd(out_fd, data); };
     ends.on_err = [err_fd](std::string_view data) { write_fd(err_fd, data); };
-    const ChannelHandle channel = open_channel();
-    const ChannelExit exit(channel.get());
-    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
-        throw SshError(where_, "run '" + command + "'", ssh_get_error(session_.get()));
-    return pump_channel(session_.get(), channel.get(), exit, where_, ends);
+    return exec(command, ends);
 }
 
 } // namespace lcloud::ssh

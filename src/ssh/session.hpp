@@ -12,6 +12,8 @@
 
 namespace lcloud::ssh {
 
+struct PumpEnds;
+
 // Where to log in and what to trust: only `known_hosts` (never ~/.ssh or /etc/ssh) and only
 // the key `identity`.
 struct Target {
@@ -66,6 +68,8 @@ class Session {
   private:
     Session(Target target, SessionHandle session);
     ChannelHandle open_channel();
+    // Runs `command` on a new channel, pumping its ends; its exit code.
+    int exec(const std::string& command, PumpEnds& ends);
     bool upload_sftp(const std::string& remote_path, std::string_view bytes, mode_t mode);
     void upload_exec(const std::string& remote_path, std::string_view bytes, mode_t mode);
 
