@@ -163,9 +163,9 @@ agent::ContainerSpec make_spec(const project::Project& project, const std::strin
     spec.max_retries = container.restart.max_retries;
     if (container.healthcheck)
         spec.health = agent::HealthSpec{
-            health_test(*container.healthcheck), millis(container.healthcheck->interval),
+            health_test(*container.healthcheck),    millis(container.healthcheck->interval),
             millis(container.healthcheck->timeout), millis(container.healthcheck->start_period),
-            container.healthcheck->retries};
+            container.healthcheck->retries,         millis(container.healthcheck->start_interval)};
     spec.memory_bytes = container.memory_bytes;
     spec.cpus = container.cpus;
     spec.stop_grace_ms = millis(container.stop_grace_period);

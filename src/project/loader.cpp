@@ -16,7 +16,8 @@ namespace {
 
 const std::vector<std::string_view> top_level_keys = {"version", "name",           "provider",
                                                       "vm",      "shared_folders", "containers"};
-const std::vector<std::string_view> vm_keys = {"box", "cpus", "memory", "disk", "driver", "uri", "boot_timeout"};
+const std::vector<std::string_view> vm_keys = {"box",    "cpus", "memory",      "disk",
+                                               "driver", "uri",  "boot_timeout"};
 const std::vector<std::string_view> folder_keys = {"host", "guest", "readonly",
                                                    "allow_outside_project"};
 

@@ -537,7 +537,7 @@ class ContainerReader {
                         return parse_integer(t, 0, 1000);
                     }))
                     check.retries = static_cast<int>(*retries);
-            } else if (item.key != "start_interval") {
+            } else {
                 auto duration = reader_.parse(item.value, item_path, parse_duration);
                 if (!duration) continue;
                 if (*duration <= Duration(0) && item.key != "start_period") {
@@ -545,9 +545,10 @@ class ContainerReader {
                                   fmt::format("{}: must be longer than 0, such as 2s", item_path));
                     continue;
                 }
-                (item.key == "interval"  ? check.interval
-                 : item.key == "timeout" ? check.timeout
-                                         : check.start_period) = *duration;
+                (item.key == "interval"         ? check.interval
+                 : item.key == "timeout"        ? check.timeout
+                 : item.key == "start_interval" ? check.start_interval
+                                                : check.start_period) = *duration;
             }
         }
         if (disabled) return;

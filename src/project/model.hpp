@@ -78,6 +78,7 @@ struct HealthCheck {
     Duration interval = std::chrono::seconds(30);
     Duration timeout = std::chrono::seconds(30);
     Duration start_period = Duration(0);
+    Duration start_interval = Duration(0); // 0: checks keep `interval` in the start period
     int retries = 3;
 };
 

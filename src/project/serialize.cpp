@@ -63,7 +63,8 @@ Json to_json(const Container& container) {
             {"interval", format_duration(container.healthcheck->interval)},
             {"timeout", format_duration(container.healthcheck->timeout)},
             {"retries", container.healthcheck->retries},
-            {"start_period", format_duration(container.healthcheck->start_period)}};
+            {"start_period", format_duration(container.healthcheck->start_period)},
+            {"start_interval", format_duration(container.healthcheck->start_interval)}};
     json["restart"] = to_string(container.restart);
     json["replicas"] = container.replicas;
     if (container.memory_bytes) json["memory"] = format_size(*container.memory_bytes);

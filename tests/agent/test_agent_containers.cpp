@@ -144,6 +144,21 @@ TEST_CASE("agent: health goes from starting to healthy, and to unhealthy") {
     CHECK(agent.eventually([&] { return agent.status(slow.id).health == "unhealthy"; }));
 }
 
+TEST_CASE("agent: start_interval checks a starting container often, then interval applies") {
+    AgentFixture agent;
+    auto quick =
+        agent.spec("quick", {"/bin/sh", "-c", "sleep 0.3; touch /tmp/ready; exec sleep 300"});
+    // A 60 s interval alone would keep it starting for a minute.
+    quick.health =
+        agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 60000, 1000, 30000, 2, 100};
+    CHECK(agent.create(quick).health == "starting");
+    CHECK(agent.eventually([&] { return agent.status(quick.id).health == "healthy"; }));
+    // Healthy ends the quick checks: a failure now waits for the next interval.
+    agent.exec(quick.id, {"rm", "/tmp/ready"});
+    std::this_thread::sleep_for(1s);
+    CHECK(agent.status(quick.id).health == "healthy");
+}
+
 TEST_CASE("agent: stop is graceful, then forced after the grace period") {
     AgentFixture agent;
     auto polite = agent.spec("polite", {"sleep", "300"}); // pid 1 ignores SIGTERM by default

@@ -66,6 +66,7 @@ TEST_CASE("loader: every key of the full example lands in the model") {
     CHECK(master.healthcheck->interval == Duration(2000));
     CHECK(master.healthcheck->timeout == Duration(1000));
     CHECK(master.healthcheck->start_period == Duration(5000));
+    CHECK(master.healthcheck->start_interval == Duration(250));
     CHECK(master.restart.kind == RestartKind::always);
     CHECK(*master.memory_bytes == 256 * MiB);
     CHECK(*master.cpus == doctest::Approx(0.5));

@@ -32,6 +32,8 @@ struct HealthSpec {
     int64_t timeout_ms = 30000;
     int64_t start_period_ms = 0;
     int retries = 3;
+    // Docker's start_interval: checks this often while the container is still starting.
+    int64_t start_interval_ms = 0;
 };
 
 struct ContainerSpec {
@@ -79,7 +81,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PortSpec, protocol, host_ip, hos
                                                 container_port)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MountSpec, type, source, target, read_only)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HealthSpec, test, interval_ms, timeout_ms,
-                                                start_period_ms, retries)
+                                                start_period_ms, retries, start_interval_ms)
 
 void to_json(nlohmann::json& json, const ContainerSpec& spec);
 void from_json(const nlohmann::json& json, ContainerSpec& spec);

@@ -39,6 +39,17 @@ void Supervisor::schedule_health(Managed& container, Clock::duration delay) {
     });
 }
 
+// As Docker's start_interval: a container still starting inside its start period is checked
+// more often, so that what depends on it being healthy need not wait a whole interval.
+void Supervisor::schedule_next_health(Managed& container) {
+    const HealthSpec& health = *container.status.spec.health;
+    const bool starting =
+        container.status.health == "starting" && health.start_interval_ms > 0 &&
+        Clock::now() - container.started < std::chrono::milliseconds(health.start_period_ms);
+    schedule_health(container, std::chrono::milliseconds(starting ? health.start_interval_ms
+                                                                  : health.interval_ms));
+}
+
 // The check runs as an exec in the container, from a child of ours: the agent never blocks on
 // it, and a check that hangs is killed at its timeout.
 void Supervisor::run_health_check(Managed& container) {
@@ -104,8 +115,7 @@ void Supervisor::on_health_result(Managed& container, bool passed) {
         save(container);
         emit(container, "health_status: " + container.status.health);
     }
-    if (container.status.state == "running")
-        schedule_health(container, std::chrono::milliseconds(health.interval_ms));
+    if (container.status.state == "running") schedule_next_health(container);
 }
 
 } // namespace lcloud::agent

@@ -69,7 +69,7 @@ void Supervisor::adopt(std::unique_ptr<Managed> owned) {
             }
             if (!spec.network.empty()) refresh_names(spec.network);
             if (spec.health)
-                schedule_health(container, std::chrono::milliseconds(spec.health->interval_ms));
+                schedule_next_health(container);
             spdlog::info("agent: adopted container {} (pid {})", id, pid);
             emit(container, "adopt");
             return;

@@ -249,7 +249,7 @@ void Supervisor::launch(Managed& container) {
     if (spec.health) {
         container.status.health = "starting";
         container.failing_streak = 0;
-        schedule_health(container, std::chrono::milliseconds(spec.health->interval_ms));
+        schedule_next_health(container);
     }
     save(container);
     emit(container, "start");

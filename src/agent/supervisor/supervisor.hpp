@@ -107,6 +107,7 @@ class Supervisor {
     void unpublish_ports(Managed& container);
     void refresh_names(const std::string& network);
     void schedule_health(Managed& container, Clock::duration delay);
+    void schedule_next_health(Managed& container);
     void run_health_check(Managed& container);
     void on_health_result(Managed& container, bool passed);
     void save(const Managed& container) const;
