@@ -39,6 +39,95 @@ void print_vm_alone(const Context& context, Environment& environment) {
                                  status.address);
 }
 
+// What `up` and `reset` share: the VM (booted, or returned to its pristine state), the agent in
+// it, the containers, the forwarder, and the summary.
+void bring_up(Context& context, const std::vector<std::string>& services, bool reset) {
+    auto environment = open_environment(context, true);
+    const auto state = state::StateDir::open(environment.project.dir);
+    const auto lock = state::EnvLock::acquire(state.file("lock"), reset ? "reset" : "up");
+    const bool quiet = context.options().quiet;
+    const auto progress = [quiet](const std::string& line) {
+        if (!quiet) std::cerr << "==> " << line << '\n';
+    };
+    engine::UpOptions options;
+    options.services = services;
+    std::optional<providers::libvirt::VmImages> vm_images;
+    std::vector<providers::forward::PortForward> forwards;
+    auto& machine = environment.machine;
+    if (machine) {
+        if (reset && machine->status().state == providers::MachineState::not_created)
+            throw Error(fmt::format("{}: there is nothing to reset; 'lcloud up' brings it up",
+                                    environment.name));
+        // A taken host port is said before the VM boots, naming who holds it.
+        forwards = vm_forwards(environment.project);
+        providers::forward::check_ports_free(state.path(), forwards);
+        if (reset && machine->has_pristine()) {
+            machine->restore_pristine(progress_printer(context));
+        } else {
+            if (reset)
+                progress("warning: the VM has no pristine state yet (it is saved after the first "
+                         "successful up), so its disk is kept; the containers and volumes are "
+                         "made anew");
+            machine->up(progress_printer(context));
+        }
+        if (!vm_may_hold_containers(environment)) {
+            // The VM alone: no agent to ask, nothing to forward.
+            providers::forward::stop_forwarder(state.path());
+            if (!machine->has_pristine()) machine->save_pristine();
+            print_vm_alone(context, environment);
+            return;
+        }
+        // The agent starts right after the guest says it is ready.
+        environment.agent.emplace(machine->connect_agent(std::chrono::seconds(30)));
+        vm_images.emplace(machine->ssh_endpoint(), state.path(),
+                          providers::local::local_agent_paths().root / "images",
+                          machine->status().name);
+        options.carrier = &*vm_images;
+    }
+    if (reset) {
+        // Containers come anew from their images and named volumes start empty; images stay.
+        const auto removed = engine::destroy(*environment.agent, environment.name);
+        progress(fmt::format("reset: removed {} containers and {} volumes",
+                             removed.at("containers").size(), removed.at("volumes").size()));
+    }
+    const auto result = engine::up(*environment.agent, environment.project, options, progress);
+    if (machine) {
+        note_vm_containers(environment, !result.containers.empty());
+        // One forwarder for all the environment's ports, into the VM; it outlives reboots.
+        providers::forward::start_or_update_forwarder(state.path(), machine->status().address,
+                                                      forwards, agent_binary());
+        if (!machine->has_pristine()) {
+            progress("saving the VM's pristine state, which 'lcloud reset' returns to");
+            machine->save_pristine();
+        }
+    }
+    if (context.options().json) {
+        std::cout << nlohmann::json{{"environment", environment.name}, {"created", result.created},
+                                    {"recreated", result.recreated},   {"started", result.started},
+                                    {"unchanged", result.unchanged},   {"removed", result.removed},
+                                    {"containers", result.containers}}
+                         .dump(2)
+                  << '\n';
+        return;
+    }
+    if (quiet) return;
+    if (!result.changed())
+        std::cout << fmt::format("{}: everything is up to date; nothing was restarted\n",
+                                 environment.name);
+    std::vector<std::vector<std::string>> rows{{"CONTAINER", "STATE", "HEALTH", "URLS"}};
+    for (const auto& status : result.containers) {
+        std::string urls;
+        for (const auto& port : status.ports)
+            if (port.protocol == "tcp")
+                urls += fmt::format("{}http://{}:{}", urls.empty() ? "" : " ",
+                                    port.host_ip == "0.0.0.0" ? "127.0.0.1" : port.host_ip,
+                                    port.host_port);
+        rows.push_back({status.spec.id.substr(environment.name.size() + 1), status.state,
+                        status.health.empty() ? "-" : status.health, urls});
+    }
+    print_table(rows);
+}
+
 } // namespace
 
 void add_up_command(CLI::App& app, Context& context) {
@@ -48,71 +137,12 @@ void add_up_command(CLI::App& app, Context& context) {
     command->add_option("services", *services, "Only these containers (and what they need)");
     command->footer("A second 'up' with nothing changed restarts nothing.\nExamples:\n  lcloud "
                     "up\n  lcloud up haproxy");
-    context.on_run(command, [&context, services] {
-        auto environment = open_environment(context, true);
-        const auto state = state::StateDir::open(environment.project.dir);
-        const auto lock = state::EnvLock::acquire(state.file("lock"), "up");
-        const bool quiet = context.options().quiet;
-        const auto progress = [quiet](const std::string& line) {
-            if (!quiet) std::cerr << "==> " << line << '\n';
-        };
-        engine::UpOptions options;
-        options.services = *services;
-        std::optional<providers::libvirt::VmImages> vm_images;
-        std::vector<providers::forward::PortForward> forwards;
-        if (environment.machine) {
-            // A taken host port is said before the VM boots, naming who holds it.
-            forwards = vm_forwards(environment.project);
-            providers::forward::check_ports_free(state.path(), forwards);
-            environment.machine->up(progress_printer(context));
-            if (!vm_may_hold_containers(environment)) {
-                // The VM alone: no agent to ask, nothing to forward.
-                providers::forward::stop_forwarder(state.path());
-                print_vm_alone(context, environment);
-                return;
-            }
-            // The agent starts right after the guest says it is ready.
-            environment.agent.emplace(environment.machine->connect_agent(std::chrono::seconds(30)));
-            vm_images.emplace(environment.machine->ssh_endpoint(), state.path(),
-                              providers::local::local_agent_paths().root / "images",
-                              environment.machine->status().name);
-            options.carrier = &*vm_images;
-        }
-        const auto result = engine::up(*environment.agent, environment.project, options, progress);
-        if (environment.machine) note_vm_containers(environment, !result.containers.empty());
-        // One forwarder for all the environment's ports, into the VM; it outlives reboots.
-        if (environment.machine)
-            providers::forward::start_or_update_forwarder(
-                state.path(), environment.machine->status().address, forwards, agent_binary());
-        if (context.options().json) {
-            std::cout << nlohmann::json{{"environment", environment.name},
-                                        {"created", result.created},
-                                        {"recreated", result.recreated},
-                                        {"started", result.started},
-                                        {"unchanged", result.unchanged},
-                                        {"removed", result.removed},
-                                        {"containers", result.containers}}
-                             .dump(2)
-                      << '\n';
-            return;
-        }
-        if (quiet) return;
-        if (!result.changed())
-            std::cout << fmt::format("{}: everything is up to date; nothing was restarted\n",
-                                     environment.name);
-        std::vector<std::vector<std::string>> rows{{"CONTAINER", "STATE", "HEALTH", "URLS"}};
-        for (const auto& status : result.containers) {
-            std::string urls;
-            for (const auto& port : status.ports)
-                if (port.protocol == "tcp")
-                    urls += fmt::format("{}http://{}:{}", urls.empty() ? "" : " ",
-                                        port.host_ip == "0.0.0.0" ? "127.0.0.1" : port.host_ip,
-                                        port.host_port);
-            rows.push_back({status.spec.id.substr(environment.name.size() + 1), status.state,
-                            status.health.empty() ? "-" : status.health, urls});
-        }
-        print_table(rows);
-    });
+    context.on_run(command, [&context, services] { bring_up(context, *services, false); });
+
+    auto* reset = app.add_subcommand(
+        "reset", "Back to pristine: the VM's disks as after the first successful up, every "
+                 "container made anew from its image, named volumes emptied; images are kept");
+    context.on_run(reset, [&context] { bring_up(context, {}, true); });
 }
 
 } // namespace lcloud::cli

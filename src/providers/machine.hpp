@@ -57,6 +57,12 @@ class Machine {
     virtual void snapshot_restore(const std::string& name) = 0;
     virtual void snapshot_delete(const std::string& name) = 0;
     virtual std::vector<std::string> snapshot_list() = 0;
+    // The pristine state `reset` returns to: the machine's disks as they were once the first
+    // `up` succeeded. Saving it again replaces it.
+    virtual bool has_pristine() = 0;
+    virtual void save_pristine() = 0;
+    // Powers the machine off, returns its disks to the pristine state and boots it again.
+    virtual void restore_pristine(const Progress& progress) = 0;
     // Removes everything of the machine; returns one line for each thing removed.
     virtual std::vector<std::string> destroy() = 0;
     virtual SshEndpoint ssh_endpoint() = 0;

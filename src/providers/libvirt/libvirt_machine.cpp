@@ -314,6 +314,9 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
                                  {"box", box->name + " " + box->version},
                                  {"box_checksum", box->checksum()}};
     if (restorable) record["checkpoint"] = checkpoint_key;
+    // The disks, and so their pristine snapshot, outlive a new definition.
+    if (const auto previous = machine_record(); previous.contains("pristine"))
+        record["pristine"] = previous["pristine"];
     state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
     // Defined again at every cold boot, so that a changed vm section applies.
     const auto xml = domain_xml(spec);

@@ -37,6 +37,10 @@ class LibvirtMachine final : public Machine {
     void snapshot_restore(const std::string& name) override;
     void snapshot_delete(const std::string& name) override;
     std::vector<std::string> snapshot_list() override;
+    // In pristine.cpp.
+    bool has_pristine() override;
+    void save_pristine() override;
+    void restore_pristine(const Progress& progress) override;
     std::vector<std::string> destroy() override;
     SshEndpoint ssh_endpoint() override;
     // In agent_transport.cpp.
