@@ -84,6 +84,16 @@ class VmProject {
                            name_, vm_extra, top_extra, containers);
         domain_ = providers::libvirt::domain_name_for(name_, dir());
     }
+    // A copy of an existing project directory (an example), named `name` in its file.
+    struct CopyOf {
+        std::filesystem::path source;
+    };
+    VmProject(const CopyOf& copy, const std::string& name) : name_(name) {
+        namespace fs = std::filesystem;
+        fs::copy(copy.source, dir(), fs::copy_options::recursive);
+        fs::remove_all(dir() / ".lcloud");
+        domain_ = providers::libvirt::domain_name_for(name_, dir());
+    }
     ~VmProject() {
         run_command(fmt::format("{} -q -C {} destroy", LCLOUD_BINARY, dir().string()));
         force_remove();
