@@ -215,3 +215,28 @@ TEST_CASE(
     CHECK(failed.output.find("Containerfile:2: RUN echo about to fail; false") !=
           std::string::npos);
 }
+
+TEST_CASE("lcloud reset (provider local): every container anew, named volumes empty") {
+    LocalProject project("resetlocal", R"(name: {name}
+provider: local
+containers:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+    volumes: ["data:/data"]
+    stop_grace_period: 1s
+)");
+    const BusyboxTarball tarball;
+    REQUIRE(
+        project.run("image import --rootfs busybox:test " + tarball.path().string()).exit_code ==
+        0);
+    REQUIRE(project.run("up").exit_code == 0);
+    REQUIRE(project.run("exec db -- sh -c 'touch /data/kept /in-container'").exit_code == 0);
+    const auto reset = project.run("reset");
+    INFO(reset.output);
+    REQUIRE(reset.exit_code == 0);
+    CHECK(reset.output.find("removed 1 containers and 1 volumes") != std::string::npos);
+    CHECK(project.run("exec db -- test -e /data/kept").exit_code == 1);
+    CHECK(project.run("exec db -- test -e /in-container").exit_code == 1);
+    CHECK(project.run("--json ps").output.find("\"running\"") != std::string::npos);
+}
