@@ -1,6 +1,7 @@
 // The containers of a provider-libvirt project, in the VM, as a user drives them: an image
 // built from the project's context on a base image only this host's store has, exec, logs, a
-// shared folder bound into the container, a no-op up, and destroy leaving nothing.
+// shared folder bound into the container, a TCP and a UDP port published on the host, a no-op
+// up, and destroy leaving nothing.
 #include "providers/libvirt/vm_fixture.hpp"
 
 #include "agent/net_client.hpp"
@@ -18,7 +19,7 @@ using namespace lcloud::test;
 namespace fs = std::filesystem;
 
 TEST_CASE("vm: containers built in the VM on a base from the host's store, with exec, logs, "
-          "shared folders, a no-op up and destroy") {
+          "shared folders, TCP and UDP ports, a no-op up and destroy") {
     use_test_box();
     const auto started = std::chrono::steady_clock::now();
     // A host store of the test's own, with a base image that only it has.
@@ -29,12 +30,23 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
         runtime::image::Store store(host_root.path() / "images");
         store.import_rootfs(tarball.path(), runtime::image::parse_reference("vmtest/busybase:1"));
     }
+    // One more container in the same VM (a boot is what a VM test costs): a UDP echo, whose
+    // port the forwarder relays as datagrams. busybox has no UDP server; udp-echo is static.
+    const uint16_t udp_port = free_port(SOCK_DGRAM);
     VmProject project(
         "", "shared_folders:\n  - host: ./share\n    guest: /lcloud/share\n",
-        "  app:\n"
-        "    build: ./app\n"
-        "    ports: [\"18080:80\"]\n"
-        "    volumes: [\"./share/sub:/srv/share\", \"/lcloud/share:/srv/guest:ro\"]\n");
+        fmt::format("  app:\n"
+                    "    build: ./app\n"
+                    "    ports: [\"18080:80\"]\n"
+                    "    volumes: [\"./share/sub:/srv/share\", \"/lcloud/share:/srv/guest:ro\"]\n"
+                    "  echo:\n"
+                    "    build: ./echo\n"
+                    "    ports: [\"{}:7/udp\"]\n",
+                    udp_port));
+    fs::create_directories(project.dir() / "echo");
+    fs::copy_file(LCLOUD_UDP_ECHO_BINARY, project.dir() / "echo" / "udp-echo");
+    std::ofstream(project.dir() / "echo" / "Containerfile")
+        << "FROM scratch\nCOPY udp-echo /udp-echo\nCMD [\"/udp-echo\", \"7\"]\n";
     fs::create_directories(project.dir() / "app");
     fs::create_directories(project.dir() / "share" / "sub");
     std::ofstream(project.dir() / "app" / "Containerfile")
@@ -61,6 +73,7 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     CHECK(ps.output.find("running") != std::string::npos);
     // The port as the host will see it: the VM binds it on every address.
     CHECK(ps.output.find("127.0.0.1:18080->80/tcp") != std::string::npos);
+    CHECK(ps.output.find(fmt::format("127.0.0.1:{}->7/udp", udp_port)) != std::string::npos);
 
     // The host's port reaches the container through the one forwarder and the VM (httpd may
     // take a moment to listen under TCG).
@@ -77,6 +90,17 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     REQUIRE(served.has_value());
     CHECK(served->find("from the context") != std::string::npos);
     CHECK(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
+
+    // A datagram to the host's UDP port comes back from the container in the VM. UDP is lossy
+    // and udp-echo may not be bound yet: a few tries, each a new datagram.
+    const auto echo = [udp_port](const std::string& datagram) {
+        std::optional<std::string> answer;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!answer && std::chrono::steady_clock::now() < deadline)
+            answer = udp_exchange(udp_port, datagram, 1000);
+        return answer;
+    };
+    CHECK(echo("ping through the VM") == "ping through the VM");
 
     CHECK(trimmed(project.lcloud("exec app -- cat /srv/message.txt").output) == "from the context");
     CHECK(project.lcloud("exec app -- test -e /srv/secret.txt").exit_code == 1);
@@ -98,9 +122,12 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     REQUIRE(status.exit_code == 0);
     const auto status_json = nlohmann::json::parse(status.output);
     CHECK(status_json["state"] == "running");
-    REQUIRE(status_json["containers"].size() == 1);
-    CHECK(status_json["containers"][0]["name"] == "app");
-    CHECK(status_json["containers"][0]["state"] == "running");
+    REQUIRE(status_json["containers"].size() == 2);
+    for (const auto& container : status_json["containers"]) {
+        CHECK((container["name"] == "app" || container["name"] == "echo"));
+        CHECK(container["state"] == "running");
+    }
+    CHECK(status_json["containers"][0]["name"] != status_json["containers"][1]["name"]);
 
     // Nothing changed: nothing is carried, built or restarted.
     const auto again = project.lcloud("up");
@@ -114,15 +141,18 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     REQUIRE(project.lcloud("halt").exit_code == 0);
     CHECK_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
     CHECK_FALSE(tcp_exchange(18080, "GET / HTTP/1.0\r\n\r\n", 1000).has_value());
+    CHECK_FALSE(udp_exchange(udp_port, "nobody listens", 500).has_value());
     REQUIRE(project.lcloud("up").exit_code == 0);
     const auto again_served = fetch();
     REQUIRE(again_served.has_value());
     CHECK(again_served->find("from the context") != std::string::npos);
+    CHECK(echo("again after halt") == "again after halt");
 
     const auto destroy = project.lcloud("destroy");
     INFO(destroy.output);
     REQUIRE(destroy.exit_code == 0);
-    CHECK(destroy.output.find("removed 1 container (with the VM): app") != std::string::npos);
+    CHECK(destroy.output.find("removed 2 containers (with the VM): ") != std::string::npos);
+    CHECK(destroy.output.find("app, echo") != std::string::npos);
     CHECK(destroy.output.find("removed VM " + project.domain()) != std::string::npos);
     CHECK(destroy.output.find("port forwarder") != std::string::npos);
     CHECK_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());

@@ -69,13 +69,7 @@ class VmProject {
                        std::string containers = "") {
         name_ = "vmtest";
         if (containers.empty()) {
-            namespace fs = std::filesystem;
-            fs::create_directories(dir() / "idle");
-            fs::copy_file("/bin/busybox", dir() / "idle" / "busybox");
-            std::ofstream(dir() / "idle" / "Containerfile")
-                << "FROM scratch\nCOPY busybox /bin/busybox\n"
-                   "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do "
-                   "/bin/busybox sleep 60 & wait; done\"]\n";
+            write_idle_context("idle");
             containers = "  idle:\n    build: ./idle\n";
         }
         std::ofstream(dir() / "lcloud.yaml")
@@ -102,6 +96,17 @@ class VmProject {
     VmProject& operator=(const VmProject&) = delete;
 
     const std::filesystem::path& dir() const { return temp_.path(); }
+
+    // A build context `dir()/sub` of the image of `idle`: busybox alone, FROM scratch.
+    void write_idle_context(const std::string& sub) const {
+        namespace fs = std::filesystem;
+        fs::create_directories(dir() / sub);
+        fs::copy_file("/bin/busybox", dir() / sub / "busybox");
+        std::ofstream(dir() / sub / "Containerfile")
+            << "FROM scratch\nCOPY busybox /bin/busybox\n"
+               "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do "
+               "/bin/busybox sleep 60 & wait; done\"]\n";
+    }
     const std::string& domain() const { return domain_; }
 
     CommandResult lcloud(const std::string& args) const {
