@@ -4,6 +4,7 @@
 // clients on a unix socket, or one on stdin and stdout — over one supervisor.
 
 #include "agent/event_loop.hpp"
+#include "agent/shares/shares.hpp"
 #include "agent/supervisor/supervisor.hpp"
 
 #include <filesystem>
@@ -96,6 +97,8 @@ class Agent {
     std::map<Session*, std::unique_ptr<Session>> sessions_;
     bool stdio_session_ = false;
     int jobs_ = 0;
+    // What shares.detach took from the containers before the VM was saved.
+    std::vector<DetachedShare> detached_shares_;
 };
 
 } // namespace lcloud::agent

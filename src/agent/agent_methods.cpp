@@ -223,6 +223,27 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
         return halt_environment(session, id, required(params, "environment", method));
     if (method == "environment.destroy")
         return destroy_environment(session, id, required(params, "environment", method));
+    if (method == "shares.detach") {
+        std::vector<ContainerStatus> running;
+        for (auto& status : supervisor.list())
+            if (status.state == "running") running.push_back(std::move(status));
+        auto detached = detach_shares(running);
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& share : detached)
+            out.push_back({{"container", share.container}, {"target", share.target}});
+        detached_shares_.insert(detached_shares_.end(), detached.begin(), detached.end());
+        return {{"detached", out}};
+    }
+    if (method == "shares.attach") {
+        // Only into the same process: a container that restarted since has its binds anew.
+        std::vector<DetachedShare> still_there;
+        for (const auto& share : detached_shares_)
+            if (supervisor.exists(share.container) &&
+                supervisor.status(share.container).pid == share.pid)
+                still_there.push_back(share);
+        detached_shares_.clear();
+        return {{"attached", attach_shares(still_there)}};
+    }
     if (method == "agent.shutdown") {
         loop_.stop();
         return nlohmann::json::object();

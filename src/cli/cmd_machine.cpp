@@ -100,14 +100,26 @@ void add_lifecycle(CLI::App& app, Context& context) {
     auto* suspend = app.add_subcommand("suspend", "Save the VM's state to disk and stop it");
     context.on_run(suspend, [&context] {
         auto environment = require_machine(context);
-        with_lock(environment, "suspend", [&] { environment.machine->suspend(); });
+        with_lock(environment, "suspend", [&] {
+            if (environment.machine->status().state != providers::MachineState::running)
+                return environment.machine->suspend();
+            detach_container_shares(environment);
+            try {
+                environment.machine->suspend();
+            } catch (...) {
+                attach_container_shares(environment);
+                throw;
+            }
+        });
         std::cout << environment.name << ": suspended; 'lcloud resume' or 'lcloud up' resumes\n";
     });
     auto* resume = app.add_subcommand("resume", "Resume a suspended VM");
     context.on_run(resume, [&context] {
         auto environment = require_machine(context);
-        with_lock(environment, "resume",
-                  [&] { environment.machine->resume(progress_printer(context)); });
+        with_lock(environment, "resume", [&] {
+            environment.machine->resume(progress_printer(context));
+            attach_container_shares(environment);
+        });
     });
     auto* reload = app.add_subcommand("reload", "Halt the VM and boot it again");
     context.on_run(reload, [&context] {
@@ -127,17 +139,33 @@ void add_snapshot(CLI::App& app, Context& context) {
         command->add_option("name", *name, "The snapshot's name")->required();
         context.on_run(command, [&context, name, verb, action] {
             auto environment = require_machine(context);
-            with_lock(environment, "snapshot", [&] { action(*environment.machine, *name); });
+            with_lock(environment, "snapshot", [&] { action(environment, *name); });
             if (!context.options().quiet)
                 std::cout << fmt::format("{}: snapshot {}: {}\n", environment.name, verb, *name);
         });
     };
     add("save", "Take a snapshot (of a running VM: its memory too)",
-        [](providers::Machine& machine, const std::string& n) { machine.snapshot_save(n); });
-    add("restore", "Go back to a snapshot",
-        [](providers::Machine& machine, const std::string& n) { machine.snapshot_restore(n); });
-    add("delete", "Delete a snapshot",
-        [](providers::Machine& machine, const std::string& n) { machine.snapshot_delete(n); });
+        [](Environment& environment, const std::string& n) {
+            const bool running =
+                environment.machine->status().state == providers::MachineState::running;
+            if (running) detach_container_shares(environment);
+            try {
+                environment.machine->snapshot_save(n);
+            } catch (...) {
+                if (running) attach_container_shares(environment);
+                throw;
+            }
+            if (running) attach_container_shares(environment);
+        });
+    add("restore", "Go back to a snapshot", [](Environment& environment, const std::string& n) {
+        environment.machine->snapshot_restore(n);
+        // Taken with the binds detached: the restored agent still knows them.
+        if (environment.machine->status().state == providers::MachineState::running)
+            attach_container_shares(environment);
+    });
+    add("delete", "Delete a snapshot", [](Environment& environment, const std::string& n) {
+        environment.machine->snapshot_delete(n);
+    });
     auto* list = snapshot->add_subcommand("list", "List the snapshots");
     context.on_run(list, [&context] {
         auto environment = require_machine(context);

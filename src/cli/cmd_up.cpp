@@ -79,6 +79,8 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
         }
         // The agent starts right after the guest says it is ready.
         environment.agent.emplace(machine->connect_agent(std::chrono::seconds(30)));
+        // A VM resumed from suspend gets back its containers' binds of shared folders.
+        attach_container_shares(environment);
         vm_images.emplace(machine->ssh_endpoint(), state.path(),
                           providers::local::local_agent_paths().root / "images",
                           machine->status().name);

@@ -76,6 +76,20 @@ std::filesystem::path vm_containers_note(const Environment& environment) {
 }
 } // namespace
 
+void detach_container_shares(Environment& environment) {
+    if (!vm_may_hold_containers(environment) || !attach_agent(environment)) return;
+    environment.agent->call("shares.detach", nlohmann::json::object());
+}
+
+void attach_container_shares(Environment& environment) {
+    if (!vm_may_hold_containers(environment) || !attach_agent(environment)) return;
+    try {
+        environment.agent->call("shares.attach", nlohmann::json::object());
+    } catch (const agent::AgentError& error) {
+        if (error.kind() != "unknown_method") throw; // an older agent detached nothing
+    }
+}
+
 bool vm_may_hold_containers(const Environment& environment) {
     return !environment.project.containers.empty() ||
            std::filesystem::exists(vm_containers_note(environment));

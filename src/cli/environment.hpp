@@ -35,6 +35,12 @@ Environment open_environment(const Context& context, bool start);
 // `unavailable`). Returns whether `agent` is there (for provider local: whether it was).
 bool attach_agent(Environment& environment);
 
+// Around a save of the VM (suspend, a snapshot): QEMU refuses to save while a 9p mount lives,
+// and a container's bind of a shared folder is one, so the VM's agent detaches them first and
+// attaches them again after. Nothing when the VM holds no containers or does not run.
+void detach_container_shares(Environment& environment);
+void attach_container_shares(Environment& environment);
+
 // Whether the VM may hold containers of this environment: the file names some, or an earlier
 // up put some there (`.lcloud/vm-containers`). When not, status, halt and destroy leave the
 // agent alone: the VM alone answers in milliseconds, an SSH connection costs 60 ms more.
