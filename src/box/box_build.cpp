@@ -1,5 +1,6 @@
 #include "box/box_build.hpp"
 
+#include "box/agent_image.hpp"
 #include "box/errors.hpp"
 #include "box/guest_init.hpp"
 #include "box/initramfs.hpp"
@@ -30,22 +31,6 @@ const std::vector<std::string> module_dirs{"net/netfilter", "net/ipv4/netfilter"
 void write_text(const fs::path& path, std::string_view text, mode_t mode = 0644) {
     fs::create_directories(path.parent_path());
     state::write_file_atomic(path, text, mode, state::Durability::killed_writer);
-}
-
-// Where the guest's init mounts agent.img.
-constexpr const char* agent_mount = "/opt/lcloud";
-
-// The agent's disk: an ext4 image (read-only in the guest) of the agent and its libraries.
-void make_agent_image(const fs::path& tree, const BuildOptions& options, const fs::path& image) {
-    copy_program(options.agent, tree, "/usr/bin/lcloud-agent", true);
-    uintmax_t bytes = 0;
-    for (const auto& entry : fs::recursive_directory_iterator(tree))
-        if (entry.is_regular_file()) bytes += entry.file_size();
-    const auto kib = bytes / 1024 * 5 / 4 + 8192;
-    run_program_checked({"/sbin/mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-L",
-                         "lcloud-agent", "-d", tree.string(), image.string(),
-                         std::to_string(kib) + "k"},
-                        "making the agent's disk image with mke2fs");
 }
 
 void lay_out_root(const fs::path& root, const BuildOptions& options) {
@@ -137,10 +122,9 @@ Box build_box(const BuildOptions& options, const Progress& progress) {
     run_program_checked({"depmod", "-b", root.string(), kernel.release},
                         "depmod over the box's modules");
     write_cpio(root, staged / "initrd.cpio");
-    make_agent_image(work.path() / "agent", options, staged / "agent.img");
+    make_agent_image(options.agent, work.path() / "agent", staged / "agent.img");
 
     const auto version = new_version();
-    const auto agent_version = run_program({options.agent.string(), "version"}).output;
     nlohmann::json manifest{
         {"name", options.name},
         {"version", version},
@@ -149,8 +133,8 @@ Box build_box(const BuildOptions& options, const Progress& progress) {
          {{"release", kernel.release},
           {"package", kernel.package},
           {"package_version", kernel.package_version}}},
-        {"agent", agent_version.substr(0, agent_version.find('\n'))},
-        {"agent_sha256", file_digest(options.agent)},
+        {"agent", agent_version_line(options.agent)},
+        {"agent_sha256", agent_digest(options.agent)},
         {"init_sha256", runtime::image::sha256_digest(guest_init)},
         {"modules", modules.size()},
         {"cmdline", kernel_cmdline()},

@@ -9,15 +9,16 @@
 
 namespace lcloud::box {
 
-// A directory beside the boxes (same file system, so a finished box is renamed into place),
-// removed with what is left in it when the build or the add ends, finished or not.
+// A directory beside the boxes (same file system, so a finished box is renamed into place), or
+// in `parent`, removed with what is left in it when the build or the add ends, finished or not.
 class StagingDir {
   public:
-    explicit StagingDir(const std::string& prefix) {
-        std::filesystem::create_directories(boxes_root());
-        std::string pattern = (boxes_root() / ("." + prefix + "-XXXXXX")).string();
+    explicit StagingDir(const std::string& prefix,
+                        const std::filesystem::path& parent = boxes_root()) {
+        std::filesystem::create_directories(parent);
+        std::string pattern = (parent / ("." + prefix + "-XXXXXX")).string();
         if (!::mkdtemp(pattern.data()))
-            throw BoxError("cannot make a directory in " + boxes_root().string());
+            throw BoxError("cannot make a directory in " + parent.string());
         path_ = pattern;
     }
     ~StagingDir() {

@@ -2,6 +2,7 @@
 
 #include "box/box_build.hpp"
 #include "box/errors.hpp"
+#include "providers/libvirt/agent_disk.hpp"
 #include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
 #include "providers/libvirt/console_watch.hpp"
@@ -205,6 +206,13 @@ void LibvirtMachine::up(const Progress& progress) {
     if (!domain) return create_and_boot(progress);
     // A killed `up` may have left libvirtd saving the boot checkpoint: let it finish first.
     wait_for_jobs(domain.get());
+    // A VM that runs (or was saved) keeps the agent it booted with. Swapping it under running
+    // containers is no job for `up`, which must restart nothing that did not change: it says
+    // so, and `reload` boots with this lcloud's agent.
+    if (const auto state = state_of(domain.get());
+        state == MachineState::running || state == MachineState::saved)
+        if (const auto warning = running_agent_warning(machine_record(), config_.agent_binary))
+            progress(*warning);
     switch (state_of(domain.get())) {
     case MachineState::running:
         // A killed `up` may have left it booting: finish the wait.
@@ -250,6 +258,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         progress(fmt::format("checking the box {} {}", box->name, box->version));
         box::verify_box(*box);
     }
+    const auto agent = choose_agent_disk(connection, *box, config_.agent_binary, progress);
     std::optional<runtime::image::FileLock> network_lock(lock_network());
     ensure_network(connection);
     const auto address = reserve_address(connection, network_name, mac_, domain_name_);
@@ -272,7 +281,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
                                        config_.vm.disk_bytes, *box->file("disk"));
     spec.kernel = box->file("kernel");
     spec.initrd = box->file("initrd");
-    spec.agent_disk = box->file("agent");
+    spec.agent_disk = agent.image;
 
     const auto key =
         ssh::ensure_key_pair(config_.state_dir / "id_ed25519", "lcloud@" + domain_name_);
@@ -313,6 +322,11 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
                                  {"driver", driver_},
                                  {"box", box->name + " " + box->version},
                                  {"box_checksum", box->checksum()}};
+    // The agent it boots with, for the next `up` to compare while it runs.
+    if (!agent.digest.empty()) {
+        record["agent"] = agent.description;
+        record["agent_sha256"] = agent.digest;
+    }
     if (restorable) record["checkpoint"] = checkpoint_key;
     // The disks, and so their pristine snapshot, outlive a new definition.
     if (const auto previous = machine_record(); previous.contains("pristine"))

@@ -20,6 +20,12 @@ LocalAgentPaths local_agent_paths() {
     const char* socket = std::getenv("LCLOUD_AGENT_SOCKET");
     paths.root = root && *root ? root : "/var/lib/lcloud/agent";
     paths.socket = socket && *socket ? socket : "/run/lcloud/agent.sock";
+    // LCLOUD_AGENT_BINARY names another lcloud-agent (a test's, or one being debugged); the VM
+    // gets it too, on a disk of its own when the box carries another.
+    if (const char* binary = std::getenv("LCLOUD_AGENT_BINARY"); binary && *binary) {
+        paths.binary = fs::absolute(binary);
+        return paths;
+    }
     std::error_code error;
     const fs::path self = fs::read_symlink("/proc/self/exe", error);
     const fs::path beside = self.parent_path() / "lcloud-agent";

@@ -13,7 +13,7 @@ namespace lcloud::providers::local {
 struct LocalAgentPaths {
     std::filesystem::path root;   // $LCLOUD_AGENT_ROOT, else /var/lib/lcloud/agent
     std::filesystem::path socket; // $LCLOUD_AGENT_SOCKET, else /run/lcloud/agent.sock
-    std::filesystem::path binary; // lcloud-agent beside this lcloud, else from PATH
+    std::filesystem::path binary; // $LCLOUD_AGENT_BINARY, else beside lcloud, else in PATH
 };
 
 LocalAgentPaths local_agent_paths();
