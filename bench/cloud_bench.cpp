@@ -487,10 +487,10 @@ int run_bench(const Options& options, const WorkDir& work, Logs& logs, LcloudSid
 
     std::printf("the example (%s: master, 2 nodes, haproxy; its VM 2 vCPUs, 2 GiB) with lcloud, "
                 "provider libvirt, against Vagrant bringing up the bare guest (1 vCPU, 512 MiB, "
-                "no containers; VB_GUEST=linux), under TCG; %d rounds, the sides taking turns "
+                "no containers; VB_GUEST=linux), under TCG; %d round%s, the sides taking turns "
                 "(which goes first alternates); \"serving\": a node's answer through haproxy on "
                 "127.0.0.1, polled every %lld ms once the command has returned\n",
-                options.example.c_str(), options.rounds,
+                options.example.c_str(), options.rounds, options.rounds == 1 ? "" : "s",
                 static_cast<long long>(poll_interval.count()));
     if (!with_reset)
         std::printf("reset: not available (`lcloud reset --help` does not show the verb's "
@@ -516,9 +516,9 @@ int run_bench(const Options& options, const WorkDir& work, Logs& logs, LcloudSid
     std::printf("\nsamples (seconds):\n");
     print_samples("lcloud", lcloud.samples);
     print_samples("vagrant", vagrant.samples);
-    std::printf("\nmedians over %d rounds (status %d and no-op up %d times a round); lcloud's "
+    std::printf("\nmedians over %d round%s (status %d and no-op up %d times a round); lcloud's "
                 "\"-> serving\" steps end at the example's first good answer\n",
-                options.rounds, status_repeats, noop_repeats);
+                options.rounds, options.rounds == 1 ? "" : "s", status_repeats, noop_repeats);
     return print_table(lcloud, vagrant) ? 0 : 2;
 }
 
