@@ -15,8 +15,10 @@
 // `lcloud box build` when `lcloud box list` lacks it; Vagrant's box baseline/busybox and its
 // guest (kernel, initrd) in /var/tmp/lcloud-bench-vagrant, made by the peer's build-box.sh when
 // `vagrant box list` lacks it. Neither build is timed.
+#include "support/boxes.hpp"
 #include "support/leftovers.hpp"
 #include "support/libvirt.hpp"
+#include "support/logs.hpp"
 #include "support/measure.hpp"
 #include "support/process.hpp"
 #include "support/workdir.hpp"
@@ -65,27 +67,6 @@ struct Options {
     fs::path peer_dir = "/work/shared/peers/vagrant";
     bool vagrant_default = false;
     bool keep_logs = false;
-};
-
-// Every command's output goes to a log of its own, numbered in the order they ran.
-class Logs {
-  public:
-    explicit Logs(const WorkDir& work) : dir_(work.path() / "logs") {
-        fs::create_directories(dir_);
-    }
-    RunOptions options(const std::string& label, std::vector<std::string> env) {
-        char number[16];
-        std::snprintf(number, sizeof number, "%04d-", ++count_);
-        std::string file = number + label;
-        for (char& c : file)
-            if (c == ' ' || c == '/' || c == '(' || c == ')') c = '_';
-        return {std::move(env), -1, (dir_ / (file + ".log")).string()};
-    }
-    const fs::path& dir() const { return dir_; }
-
-  private:
-    fs::path dir_;
-    int count_ = 0;
 };
 
 // One side: its commands for each step, run with stdin from /dev/null, in its project.
@@ -225,41 +206,8 @@ class VagrantPeer : public Peer {
 
 // The boxes, built once and kept: neither build is in the timings.
 void ensure_boxes(const Options& options, Logs& logs) {
-    const std::vector<std::string> lcloud_env = {"XDG_DATA_HOME=" + options.data.string()};
-    const auto boxes = run_checked({options.lcloud, "box", "list"},
-                                   logs.options("setup-lcloud-box-list", lcloud_env));
-    bool have_box = false;
-    for (const auto& line : output_lines(boxes.output))
-        have_box = have_box || line.rfind("lcloud/base ", 0) == 0;
-    if (!have_box) {
-        std::printf("setup: lcloud box build (XDG_DATA_HOME=%s), untimed\n", options.data.c_str());
-        run_checked({options.lcloud, "box", "build"},
-                    logs.options("setup-lcloud-box-build", lcloud_env));
-    }
-
-    const auto vagrant_boxes =
-        run_checked({"vagrant", "box", "list"}, logs.options("setup-vagrant-box-list", {}));
-    bool have_vagrant_box = false;
-    for (const auto& line : output_lines(vagrant_boxes.output))
-        have_vagrant_box = have_vagrant_box || line.rfind("baseline/busybox ", 0) == 0;
-    const fs::path guest = options.vagrant_work / "guest";
-    if (!have_vagrant_box || !fs::exists(guest / "vmlinuz") || !fs::exists(guest / "initrd.gz")) {
-        std::vector<std::string> env = {"WORK=" + options.vagrant_work.string()};
-        // The kernel package lcloud's box build fetched, when it is there.
-        const char* cache = std::getenv("XDG_CACHE_HOME");
-        const char* home = std::getenv("HOME");
-        const fs::path packages =
-            cache && *cache ? fs::path(cache) / "lcloud/packages"
-                            : fs::path(home && *home ? home : "/root") / ".cache/lcloud/packages";
-        std::error_code error;
-        for (const auto& entry : fs::directory_iterator(packages, error))
-            if (entry.path().filename().string().rfind("linux-image-6.1.0-56-amd64_", 0) == 0)
-                env.push_back("KERNEL_DEB=" + entry.path().string());
-        std::printf("setup: %s/build-box.sh (WORK=%s), untimed\n", options.peer_dir.c_str(),
-                    options.vagrant_work.c_str());
-        run_checked({"sh", (options.peer_dir / "build-box.sh").string()},
-                    logs.options("setup-vagrant-build-box", env));
-    }
+    ensure_lcloud_box(options.lcloud, options.data, logs);
+    ensure_vagrant_box(options.peer_dir, options.vagrant_work, logs);
 }
 
 // The line the check command printed ("CHECK kernel cpus memtotal-kB"), from a command's output.
