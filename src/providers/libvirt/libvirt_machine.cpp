@@ -215,8 +215,9 @@ void LibvirtMachine::up(const Progress& progress) {
             progress(*warning);
     switch (state_of(domain.get())) {
     case MachineState::running:
-        // A killed `up` may have left it booting: finish the wait.
-        if (!ready_report(console_log()))
+        // A killed `up` may have left it booting: finish the wait. A VM restored from a save
+        // (resume, a snapshot) has a new console log without the report, and answers SSH.
+        if (!ready_report(console_log()) && !port_open(guest_address(), 22))
             wait_until_ready(progress);
         else
             wait_for_ssh(boot_timeout());
