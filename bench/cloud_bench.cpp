@@ -325,31 +325,7 @@ void ensure_base_image(const Options& options, Logs& logs) {
                 logs.options("setup-image-bootstrap", {}));
 }
 
-// The box is a cache, and the VM runs the lcloud-agent baked into it (agent.img), not this
-// build's: say so when they differ, since the containers' side of every step would then be
-// measured with older code. Not rebuilt here: other runs may share the data directory.
-void check_box_agent(const Options& options, const WorkDir& work) {
-    const fs::path agent = fs::path(options.lcloud).parent_path() / "lcloud-agent";
-    if (!fs::exists(agent)) return;
-    const auto sum = run_checked({"sha256sum", agent.string()}, work.options()).output;
-    const std::string digest = "sha256:" + sum.substr(0, sum.find(' '));
-    std::error_code error;
-    for (const auto& version :
-         fs::directory_iterator(options.data / "lcloud/boxes/lcloud/base", error)) {
-        const std::string manifest = read_text(version.path() / "manifest.json");
-        const auto at = manifest.find("\"agent_sha256\"");
-        const std::string line =
-            at == std::string::npos ? "" : manifest.substr(at, manifest.find('\n', at) - at);
-        if (line.find(digest) == std::string::npos)
-            std::printf("warning: the box %s holds another lcloud-agent than %s: the VM runs that "
-                        "one; to measure this build's, `XDG_DATA_HOME=%s %s box remove "
-                        "lcloud/base` first\n",
-                        version.path().c_str(), agent.c_str(), options.data.c_str(),
-                        options.lcloud.c_str());
-    }
-}
-
-// `lcloud reset` is being written as this benchmark is; it is measured once the verb exists.
+// An lcloud given with --lcloud may predate `reset`; it is measured where the verb exists.
 // The exit code of `lcloud reset --help` alone cannot tell: CLI11 answers a --help after an
 // unknown word with the program's own help, and 0. A verb's help says "Usage: lcloud reset".
 bool reset_available(const Options& options, Logs& logs) {
@@ -480,7 +456,6 @@ int run_bench(const Options& options, const WorkDir& work, Logs& logs, LcloudSid
                                  "* (remove them first):" + list);
     }
     ensure_lcloud_box(options.lcloud, options.data, logs);
-    check_box_agent(options, work);
     ensure_base_image(options, logs);
     ensure_vagrant_box(options.peer_dir, options.vagrant_work, logs);
     const bool with_reset = reset_available(options, logs);
