@@ -76,7 +76,9 @@ class Agent {
 
   private:
     void accept_clients(int listener);
-    nlohmann::json destroy_environment(Session& session, int64_t id, const std::string& env);
+    // `keep_network`: for reset, which makes the same containers again at once.
+    nlohmann::json destroy_environment(Session& session, int64_t id, const std::string& env,
+                                       bool keep_network);
     nlohmann::json halt_environment(Session& session, int64_t id, const std::string& env);
     struct Job;
     void read_job_output(Job& job);

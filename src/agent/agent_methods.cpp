@@ -222,7 +222,8 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
     if (method == "environment.halt")
         return halt_environment(session, id, required(params, "environment", method));
     if (method == "environment.destroy")
-        return destroy_environment(session, id, required(params, "environment", method));
+        return destroy_environment(session, id, required(params, "environment", method),
+                                   params.value("keep_network", false));
     if (method == "shares.detach") {
         std::vector<ContainerStatus> running;
         for (auto& status : supervisor.list())
@@ -254,14 +255,15 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
 
 // Removes every container of the environment, then its network and named volumes, and answers
 // with what went.
-nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const std::string& env) {
+nlohmann::json Agent::destroy_environment(Session& session, int64_t id, const std::string& env,
+                                          bool keep_network) {
     auto removed =
         std::make_shared<nlohmann::json>(nlohmann::json{{"containers", nlohmann::json::array()},
                                                         {"networks", nlohmann::json::array()},
                                                         {"volumes", nlohmann::json::array()}});
-    auto finish = [this, &session, id, env, removed] {
+    auto finish = [this, &session, id, env, removed, keep_network] {
         for (const auto& network : networks_->list())
-            if (network.name == env) {
+            if (network.name == env && !keep_network) {
                 supervisor_->forget_network(network.name);
                 networks_->remove(network.name);
                 (*removed)["networks"].push_back(network.name);

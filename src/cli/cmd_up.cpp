@@ -88,7 +88,7 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
     }
     if (reset) {
         // Containers come anew from their images and named volumes start empty; images stay.
-        const auto removed = engine::destroy(*environment.agent, environment.name);
+        const auto removed = engine::destroy(*environment.agent, environment.name, true);
         progress(fmt::format("reset: removed {} containers and {} volumes",
                              removed.at("containers").size(), removed.at("volumes").size()));
     }

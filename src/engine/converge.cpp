@@ -248,8 +248,10 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
     return result;
 }
 
-nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment) {
-    return agent.call("environment.destroy", {{"environment", environment}});
+nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment,
+                       bool keep_network) {
+    return agent.call("environment.destroy",
+                      {{"environment", environment}, {"keep_network", keep_network}});
 }
 
 std::vector<std::string> halt(agent::AgentClient& agent, const std::string& environment) {

@@ -37,8 +37,10 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
 std::vector<agent::ContainerStatus> environment_containers(agent::AgentClient& agent,
                                                            const std::string& environment);
 
-// What `destroy` removed, as the agent says.
-nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment);
+// What `destroy` removed, as the agent says. `keep_network` is for reset, which makes the same
+// containers on it again at once.
+nlohmann::json destroy(agent::AgentClient& agent, const std::string& environment,
+                       bool keep_network = false);
 // Stops every container of the environment; returns their ids.
 std::vector<std::string> halt(agent::AgentClient& agent, const std::string& environment);
 
