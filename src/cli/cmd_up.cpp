@@ -89,8 +89,12 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
     if (reset) {
         // Containers come anew from their images and named volumes start empty; images stay.
         const auto removed = engine::destroy(*environment.agent, environment.name, true);
-        progress(fmt::format("reset: removed {} containers and {} volumes",
-                             removed.at("containers").size(), removed.at("volumes").size()));
+        const auto count = [](size_t n, const char* what) {
+            return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
+        };
+        progress(fmt::format("reset: removed {} and {}",
+                             count(removed.at("containers").size(), "container"),
+                             count(removed.at("volumes").size(), "volume")));
     }
     const auto result = engine::up(*environment.agent, environment.project, options, progress);
     if (machine) {

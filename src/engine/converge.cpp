@@ -119,9 +119,9 @@ void wait_for(agent::AgentClient& agent, const std::string& environment,
               std::chrono::seconds timeout, const Progress& progress) {
     if (dependency.condition == project::DependencyCondition::started) return;
     const bool healthy = dependency.condition == project::DependencyCondition::healthy;
-    progress(fmt::format("waiting for {} to be {} (for {})", dependency.name,
-                         healthy ? "healthy" : "completed", waiter));
     const auto deadline = Clock::now() + timeout;
+    // Said once, and only when there is something to wait for (not on a no-op up).
+    bool said = false;
     for (;;) {
         bool all = true, any = false;
         for (const auto& status : environment_containers(agent, environment)) {
@@ -142,6 +142,10 @@ void wait_for(agent::AgentClient& agent, const std::string& environment,
             }
         }
         if (any && all) return;
+        if (!said)
+            progress(fmt::format("waiting for {} to be {} (for {})", dependency.name,
+                                 healthy ? "healthy" : "completed", waiter));
+        said = true;
         if (Clock::now() > deadline)
             throw Error(fmt::format("{} did not become {} within {} s, and {} waits for it; see "
                                     "'lcloud ps' and 'lcloud logs {}'",

@@ -47,6 +47,16 @@ containers:
     stop_grace_period: 1s
 )";
 
+// The page at 127.0.0.1:port: up returns once a container runs, its server listens a moment
+// later.
+std::optional<std::string> page_at(uint16_t port) {
+    for (int i = 0; i < 100; ++i) {
+        if (auto page = tcp_exchange(port, "GET / HTTP/1.0\r\n\r\n")) return page;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::nullopt;
+}
+
 // A project directory and an lcloud whose agent lives under the test's own directory.
 struct LocalProject {
     TempDir dir;
@@ -106,13 +116,14 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     CHECK(up.output.find("vm section is ignored") != std::string::npos);
     CHECK(up.output.find(fmt::format("http://127.0.0.1:{}", project.port)) != std::string::npos);
     CHECK(up.output.find("waiting for db to be healthy") != std::string::npos);
-    const auto page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    const auto page = page_at(project.port);
     REQUIRE(page);
     CHECK(page->find("hello") != std::string::npos);
 
     const auto again = project.run("up");
     CHECK(again.exit_code == 0);
     CHECK(again.output.find("nothing was restarted") != std::string::npos);
+    CHECK(again.output.find("waiting for") == std::string::npos); // db is healthy already
     const auto ps = project.run("--json ps");
     const auto containers = nlohmann::json::parse(ps.output.substr(ps.output.find('[')));
     REQUIRE(containers.size() == 4);
@@ -151,7 +162,7 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
     CHECK(port_is_free(project.port));
     CHECK(project.run("up").exit_code == 0);
-    CHECK(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n").has_value());
+    CHECK(page_at(project.port).has_value());
 
     const auto destroyed = project.run("destroy");
     CHECK(destroyed.exit_code == 0);
@@ -191,7 +202,7 @@ TEST_CASE(
     INFO(up.output);
     REQUIRE(up.exit_code == 0);
     CHECK(up.output.find("building built/web:latest") != std::string::npos);
-    const auto page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    const auto page = page_at(project.port);
     REQUIRE(page);
     CHECK(page->find("first\nstamped") != std::string::npos);
 
@@ -203,7 +214,7 @@ TEST_CASE(
     const auto changed = project.run("up");
     INFO(changed.output);
     CHECK(changed.output.find("recreating") != std::string::npos);
-    const auto new_page = tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n");
+    const auto new_page = page_at(project.port);
     REQUIRE(new_page);
     CHECK(new_page->find("second\nstamped") != std::string::npos);
 
@@ -235,7 +246,7 @@ containers:
     const auto reset = project.run("reset");
     INFO(reset.output);
     REQUIRE(reset.exit_code == 0);
-    CHECK(reset.output.find("removed 1 containers and 1 volumes") != std::string::npos);
+    CHECK(reset.output.find("removed 1 container and 1 volume") != std::string::npos);
     CHECK(project.run("exec db -- test -e /data/kept").exit_code == 1);
     CHECK(project.run("exec db -- test -e /in-container").exit_code == 1);
     CHECK(project.run("--json ps").output.find("\"running\"") != std::string::npos);
