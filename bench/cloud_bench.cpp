@@ -305,13 +305,6 @@ class VagrantSide {
     fs::path dir_;
 };
 
-std::string domain_type(const WorkDir& work, const std::string& domain) {
-    const auto xml = run_checked({"virsh", "dumpxml", domain}, work.options()).output;
-    const auto at = xml.find("<domain type='");
-    if (at == std::string::npos) return "?";
-    return xml.substr(at + 14, xml.find('\'', at + 14) - at - 14);
-}
-
 // The base image the example's Containerfiles start FROM, in the host's store (the VM copies it
 // from there): `lcloud image bootstrap` when it is missing, untimed, as vm_bench builds the box.
 void ensure_base_image(const Options& options, Logs& logs) {

@@ -217,13 +217,6 @@ std::string check_line(const std::string& output) {
     throw std::runtime_error("no CHECK line in:\n" + output);
 }
 
-std::string domain_type(const WorkDir& work, const std::string& domain) {
-    const auto xml = run_checked({"virsh", "dumpxml", domain}, work.options()).output;
-    const auto at = xml.find("<domain type='");
-    if (at == std::string::npos) return "?";
-    return xml.substr(at + 14, xml.find('\'', at + 14) - at - 14);
-}
-
 // Untimed, first: each side boots once (page caches, Vagrant's first upload of its box image
 // into the pool `default`), and both run the same guest.
 void warm_up(Peer& peer, const WorkDir& work) {

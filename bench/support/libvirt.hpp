@@ -103,4 +103,12 @@ inline std::vector<std::string> vm_traces(const WorkDir& work,
     return found;
 }
 
+// The domain's type as libvirt defined it: "qemu" (TCG) or "kvm".
+inline std::string domain_type(const WorkDir& work, const std::string& domain) {
+    const auto xml = run_checked({"virsh", "dumpxml", domain}, work.options()).output;
+    const auto at = xml.find("<domain type='");
+    if (at == std::string::npos) return "?";
+    return xml.substr(at + 14, xml.find('\'', at + 14) - at - 14);
+}
+
 } // namespace lcloud::bench

@@ -101,15 +101,8 @@ void add_lifecycle(CLI::App& app, Context& context) {
     context.on_run(suspend, [&context] {
         auto environment = require_machine(context);
         with_lock(environment, "suspend", [&] {
-            if (environment.machine->status().state != providers::MachineState::running)
-                return environment.machine->suspend();
-            detach_container_shares(environment);
-            try {
-                environment.machine->suspend();
-            } catch (...) {
-                attach_container_shares(environment);
-                throw;
-            }
+            save_with_shares_detached(
+                environment, [&] { environment.machine->suspend(); }, false);
         });
         std::cout << environment.name << ": suspended; 'lcloud resume' or 'lcloud up' resumes\n";
     });
@@ -146,16 +139,8 @@ void add_snapshot(CLI::App& app, Context& context) {
     };
     add("save", "Take a snapshot (of a running VM: its memory too)",
         [](Environment& environment, const std::string& n) {
-            const bool running =
-                environment.machine->status().state == providers::MachineState::running;
-            if (running) detach_container_shares(environment);
-            try {
-                environment.machine->snapshot_save(n);
-            } catch (...) {
-                if (running) attach_container_shares(environment);
-                throw;
-            }
-            if (running) attach_container_shares(environment);
+            save_with_shares_detached(
+                environment, [&] { environment.machine->snapshot_save(n); }, true);
         });
     add("restore", "Go back to a snapshot", [](Environment& environment, const std::string& n) {
         environment.machine->snapshot_restore(n);

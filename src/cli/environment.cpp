@@ -76,11 +76,6 @@ std::filesystem::path vm_containers_note(const Environment& environment) {
 }
 } // namespace
 
-void detach_container_shares(Environment& environment) {
-    if (!vm_may_hold_containers(environment) || !attach_agent(environment)) return;
-    environment.agent->call("shares.detach", nlohmann::json::object());
-}
-
 void attach_container_shares(Environment& environment) {
     if (!vm_may_hold_containers(environment) || !attach_agent(environment)) return;
     try {
@@ -88,6 +83,20 @@ void attach_container_shares(Environment& environment) {
     } catch (const agent::AgentError& error) {
         if (error.kind() != "unknown_method") throw; // an older agent detached nothing
     }
+}
+
+void save_with_shares_detached(Environment& environment, const std::function<void()>& save,
+                               bool keeps_running) {
+    if (environment.machine->status().state != providers::MachineState::running) return save();
+    if (vm_may_hold_containers(environment) && attach_agent(environment))
+        environment.agent->call("shares.detach", nlohmann::json::object());
+    try {
+        save();
+    } catch (...) {
+        attach_container_shares(environment);
+        throw;
+    }
+    if (keeps_running) attach_container_shares(environment);
 }
 
 bool vm_may_hold_containers(const Environment& environment) {

@@ -35,11 +35,15 @@ Environment open_environment(const Context& context, bool start);
 // `unavailable`). Returns whether `agent` is there (for provider local: whether it was).
 bool attach_agent(Environment& environment);
 
-// Around a save of the VM (suspend, a snapshot): QEMU refuses to save while a 9p mount lives,
-// and a container's bind of a shared folder is one, so the VM's agent detaches them first and
-// attaches them again after. Nothing when the VM holds no containers or does not run.
-void detach_container_shares(Environment& environment);
+// After the VM was restored from a save: the VM's agent attaches again the containers' binds of
+// shared folders that save_with_shares_detached took away. Nothing when the VM holds no
+// containers or does not run.
 void attach_container_shares(Environment& environment);
+// Runs `save` (suspend, a snapshot) on a running VM with the containers' binds of shared folders
+// detached: QEMU refuses to save while a 9p mount lives, and each such bind is one. They are
+// attached again when `save` fails, and after it when `keeps_running` (the VM goes on).
+void save_with_shares_detached(Environment& environment, const std::function<void()>& save,
+                               bool keeps_running);
 
 // Whether the VM may hold containers of this environment: the file names some, or an earlier
 // up put some there (`.lcloud/vm-containers`). When not, status, halt and destroy leave the
