@@ -18,9 +18,11 @@ std::optional<ReadyReport> ready_report(const fs::path& log) {
     if (!text) return std::nullopt;
     std::optional<ReadyReport> report;
     std::string host_key;
-    std::istringstream lines(*text);
+    // Whole lines only: QEMU writes the console as it comes, and a line read half-written
+    // would lose its end (the uptime, the host key).
+    std::istringstream lines(text->substr(0, text->rfind('\n') + 1));
     for (std::string line; std::getline(lines, line);) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+        while (!line.empty() && line.back() == '\r')
             line.pop_back();
         if (line.starts_with("LCLOUD-HOSTKEY ")) host_key = line.substr(15);
         if (const auto at = line.find("LCLOUD-READY"); at != std::string::npos) {

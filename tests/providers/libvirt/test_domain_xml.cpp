@@ -85,6 +85,11 @@ TEST_CASE("libvirt: names, MACs and the console's readiness report") {
     state::write_file_atomic(log,
                              "[    1.0] booting\r\nLCLOUD-HOSTKEY ssh-ed25519 AAAAkey root@x\r\n");
     CHECK_FALSE(ready_report(log));
+    // Half written: the uptime is still to come.
+    state::write_file_atomic(log,
+                             "[    1.0] booting\r\nLCLOUD-HOSTKEY ssh-ed25519 AAAAkey root@x\r\n"
+                             "LCLOUD-READY uptime=");
+    CHECK_FALSE(ready_report(log));
     state::write_file_atomic(log,
                              "[    1.0] booting\r\nLCLOUD-HOSTKEY ssh-ed25519 AAAAkey root@x\r\n"
                              "LCLOUD-READY uptime=4.50\r\n");
