@@ -268,7 +268,11 @@ void add_destroy(CLI::App& app, Context& context) {
     auto* command = app.add_subcommand(
         "destroy", "Remove the containers, their network and named volumes (and the VM with its "
                    "disks and keys); keep images and boxes");
-    context.on_run(command, [&context] {
+    auto forget_images = std::make_shared<bool>(false);
+    command->add_flag("--images", *forget_images,
+                      "Also remove the images the VM built or imported, which are otherwise kept "
+                      "for the next up");
+    context.on_run(command, [&context, forget_images] {
         auto environment = open_environment(context, false);
         if (environment.machine) {
             const auto state = state::StateDir::open(environment.project.dir);
@@ -285,7 +289,7 @@ void add_destroy(CLI::App& app, Context& context) {
             environment.agent.reset();
             std::error_code ignored_error;
             const bool forwarded = providers::forward::stop_forwarder(state.path());
-            auto removed = environment.machine->destroy();
+            auto [removed, kept] = environment.machine->destroy(!*forget_images);
             if (forwarded) removed.push_back("the port forwarder of " + environment.name);
             for (const char* file : {"forwards.json", "forwarder.log"})
                 if (std::filesystem::remove(state.file(file), ignored_error))
@@ -309,6 +313,8 @@ void add_destroy(CLI::App& app, Context& context) {
             if (removed.empty()) std::cout << environment.name << ": nothing to remove\n";
             for (const auto& line : removed)
                 std::cout << "removed " << line << '\n';
+            for (const auto& line : kept)
+                std::cout << "kept " << line << '\n';
             return;
         }
         if (!environment.agent) {

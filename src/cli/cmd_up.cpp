@@ -85,6 +85,19 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
                           providers::local::local_agent_paths().root / "images",
                           machine->status().name);
         options.carrier = &*vm_images;
+        // The images that a destroy keeps for the next cold up: the VM's, once they are in
+        // place, before the first container exists.
+        const auto images_before = environment.agent->call("image.list", {});
+        options.images_ready = [&, images_before](bool fresh) {
+            if (!fresh) return;
+            try {
+                machine->save_image_cache(environment.agent->call("image.list", {}) !=
+                                          images_before);
+            } catch (const Error& error) {
+                progress(fmt::format("warning: the images are not kept for the next cold up: {}",
+                                     error.what()));
+            }
+        };
     }
     if (reset) {
         // Containers come anew from their images and named volumes start empty; images stay.

@@ -182,6 +182,7 @@ UpResult up(agent::AgentClient& agent, const project::Project& project, const Up
             config_hash(spec, image_id(agent, planned, images, options.carrier, progress));
         specs.push_back(std::move(spec));
     }
+    if (options.images_ready) options.images_ready(existing.empty());
     // Host ports that something else holds, before anything starts.
     nlohmann::json wanted_ports = nlohmann::json::array();
     for (const auto& spec : specs) {

@@ -20,6 +20,9 @@ struct UpOptions {
     std::chrono::seconds health_timeout{180};
     // Where the agent is not this host: how contexts and images get there (null: local).
     ImageCarrier* carrier = nullptr;
+    // Called once every image is in place, before any container is touched; `fresh`: the
+    // environment had no container when up began.
+    std::function<void(bool fresh)> images_ready;
 };
 
 struct UpResult {

@@ -42,6 +42,12 @@ struct SshEndpoint {
     std::string known_hosts; // the pinned host key
 };
 
+// What destroy did: a line for each thing it removed, and for what it kept on purpose.
+struct DestroyReport {
+    std::vector<std::string> removed;
+    std::vector<std::string> kept;
+};
+
 class Machine {
   public:
     virtual ~Machine() = default;
@@ -63,8 +69,13 @@ class Machine {
     virtual void save_pristine() = 0;
     // Powers the machine off, returns its disks to the pristine state and boots it again.
     virtual void restore_pristine(const Progress& progress) = 0;
-    // Removes everything of the machine; returns one line for each thing removed.
-    virtual std::vector<std::string> destroy() = 0;
+    // Called by up once the images are in place and before any container exists: the images
+    // the machine holds now are what the next cold up starts from after destroy. Taken once per
+    // disk, and again when `images_changed`.
+    virtual void save_image_cache(bool images_changed) = 0;
+    // Removes everything of the machine, but for its images when `keep_images` (see
+    // save_image_cache).
+    virtual DestroyReport destroy(bool keep_images) = 0;
     virtual SshEndpoint ssh_endpoint() = 0;
     // A client of the agent in the machine (MachineNotRunning when it does not run), waiting
     // up to `wait` for an agent that is still starting.

@@ -9,6 +9,7 @@
 #include "providers/libvirt/domain_xml.hpp"
 #include "providers/libvirt/errors.hpp"
 #include "providers/libvirt/guest_network.hpp"
+#include "providers/libvirt/image_cache.hpp"
 #include "providers/libvirt/storage.hpp"
 #include "providers/libvirt/xml.hpp"
 #include "providers/ssh_target.hpp"
@@ -276,7 +277,16 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     spec.uid = ::getuid();
     spec.gid = ::getgid();
     spec.project_dir = config_.project_dir.string();
-    spec.data_disk = ensure_volume(connection, domain_name_ + "-data.qcow2", config_.vm.disk_bytes);
+    // A new data disk starts from the images the last destroy kept, when it kept any.
+    const auto data_volume = domain_name_ + "-data.qcow2";
+    std::optional<fs::path> seed;
+    if (!volume_exists(connection, data_volume))
+        seed = usable_image_cache(domain_name_, config_.vm.disk_bytes);
+    if (seed)
+        progress(fmt::format("starting from the images that the last destroy kept in {}",
+                             seed->string()));
+    spec.data_disk =
+        ensure_volume(connection, data_volume, config_.vm.disk_bytes, seed.value_or(fs::path{}));
     if (box->kind == box::BoxKind::disk)
         spec.root_disk = ensure_volume(connection, domain_name_ + "-root.qcow2",
                                        config_.vm.disk_bytes, *box->file("disk"));
@@ -329,9 +339,12 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         record["agent_sha256"] = agent.digest;
     }
     if (restorable) record["checkpoint"] = checkpoint_key;
-    // The disks, and so their pristine snapshot, outlive a new definition.
-    if (const auto previous = machine_record(); previous.contains("pristine"))
-        record["pristine"] = previous["pristine"];
+    // The disks, and so their snapshots, outlive a new definition.
+    if (seed)
+        record["seed"] = seed->string();
+    else if (const auto previous = machine_record(); !previous.empty())
+        for (const char* disk_fact : {"pristine", "images", "seed"})
+            if (previous.contains(disk_fact)) record[disk_fact] = previous[disk_fact];
     state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
     // Defined again at every cold boot, so that a changed vm section applies.
     const auto xml = domain_xml(spec);
@@ -556,9 +569,11 @@ std::vector<std::string> LibvirtMachine::snapshot_list() {
     return names;
 }
 
-std::vector<std::string> LibvirtMachine::destroy() {
-    std::vector<std::string> removed;
+DestroyReport LibvirtMachine::destroy(bool keep_images) {
+    DestroyReport report;
+    auto& removed = report.removed;
     auto connection = this->connection();
+    const auto record = machine_record();
     // The last VM takes the network with it, and its reservation with that. Taking a network
     // down is 0.4 s of firewall rules: done beside the domain's removal (a libvirt connection
     // serves several threads at once), rather than after it.
@@ -576,6 +591,16 @@ std::vector<std::string> LibvirtMachine::destroy() {
         if (virDomainUndefineFlags(domain.get(), flags) != 0)
             throw_libvirt(fmt::format("removing the VM {}", domain_name_));
         removed.push_back("VM " + domain_name_);
+    }
+    if (!keep_images) {
+        std::error_code ignored;
+        if (fs::remove(image_cache_file(domain_name_), ignored))
+            removed.push_back("the image cache " + image_cache_file(domain_name_).string());
+    } else if (auto kept = keep_image_cache(record)) {
+        report.kept.push_back(*kept);
+        for (const auto& file :
+             prune_image_caches(connection, image_cache_dir(), image_caches_kept))
+            removed.push_back("the image cache " + file + " (the least recently used)");
     }
     for (const auto& volume : volumes_with_prefix(connection, domain_name_ + "-")) {
         delete_volume(connection, volume);
@@ -595,7 +620,7 @@ std::vector<std::string> LibvirtMachine::destroy() {
         if (fs::remove(config_.state_dir / file, error))
             removed.push_back(fmt::format("{}", (config_.state_dir / file).string()));
     }
-    return removed;
+    return report;
 }
 
 SshEndpoint LibvirtMachine::ssh_endpoint() {

@@ -41,7 +41,9 @@ class LibvirtMachine final : public Machine {
     bool has_pristine() override;
     void save_pristine() override;
     void restore_pristine(const Progress& progress) override;
-    std::vector<std::string> destroy() override;
+    // In image_cache.cpp.
+    void save_image_cache(bool images_changed) override;
+    DestroyReport destroy(bool keep_images) override;
     SshEndpoint ssh_endpoint() override;
     // In agent_transport.cpp.
     agent::AgentClient connect_agent(std::chrono::milliseconds wait) override;
@@ -68,6 +70,9 @@ class LibvirtMachine final : public Machine {
     // Runs a command in the guest as root; throws on a non-zero exit.
     std::string guest_run(const std::string& command);
     std::chrono::milliseconds boot_timeout() const;
+    // For destroy: the data disk as of its images snapshot becomes the project's image cache.
+    // Returns what it kept, or why it could not.
+    std::optional<std::string> keep_image_cache(const nlohmann::json& record);
     // .lcloud/machine.json (address, driver, box) as up wrote it; empty when there is none.
     nlohmann::json machine_record() const;
 

@@ -5,13 +5,12 @@
 #include "common/clock.hpp"
 #include "common/command.hpp"
 #include "providers/libvirt/boot_checkpoint.hpp"
+#include "providers/libvirt/disk_snapshots.hpp"
 #include "providers/libvirt/errors.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
-#include "providers/libvirt/xml.hpp"
 #include "state/atomic_file.hpp"
 
 #include <fmt/format.h>
-#include <libvirt/libvirt-qemu.h>
 #include <nlohmann/json.hpp>
 
 namespace lcloud::providers::libvirt {
@@ -19,51 +18,6 @@ namespace lcloud::providers::libvirt {
 namespace {
 
 constexpr const char* snapshot_name = "lcloud-pristine";
-
-struct WritableDisk {
-    std::string node; // QEMU's block node of the disk's format layer
-    std::string file;
-};
-
-// The running VM's writable qcow2 disks (the box's raw agent disk is read-only).
-std::vector<WritableDisk> writable_disks(virDomainPtr domain, const std::string& name) {
-    OwnedString xml(virDomainGetXMLDesc(domain, 0));
-    if (!xml) throw_libvirt("reading the definition of " + name);
-    const std::string disks =
-        "/domain/devices/disk[@device='disk'][driver/@type='qcow2'][not(readonly)]";
-    const auto indexes = xml_select(xml.get(), disks + "/source/@index", name);
-    const auto files = xml_select(xml.get(), disks + "/source/@file", name);
-    if (indexes.size() != files.size() || files.empty())
-        throw LibvirtError(
-            fmt::format("the VM {} shows no writable qcow2 disk with a block node to "
-                        "snapshot (libvirt without -blockdev?)",
-                        name));
-    std::vector<WritableDisk> found;
-    for (size_t i = 0; i < files.size(); ++i)
-        found.push_back({fmt::format("libvirt-{}-format", indexes[i]), files[i]});
-    return found;
-}
-
-nlohmann::json monitor(virDomainPtr domain, const nlohmann::json& command,
-                       const std::string& what) {
-    char* reply = nullptr;
-    if (virDomainQemuMonitorCommand(domain, command.dump().c_str(), &reply, 0) != 0)
-        throw_libvirt(what);
-    OwnedString owned(reply);
-    auto answer = nlohmann::json::parse(reply, nullptr, false);
-    if (answer.is_object() && answer.contains("error"))
-        throw LibvirtError(fmt::format("{}: QEMU says {}", what,
-                                       answer["error"].value("desc", answer["error"].dump())));
-    return answer;
-}
-
-nlohmann::json transaction(const std::vector<WritableDisk>& disks, const char* action) {
-    nlohmann::json actions = nlohmann::json::array();
-    for (const auto& disk : disks)
-        actions.push_back(
-            {{"type", action}, {"data", {{"device", disk.node}, {"name", snapshot_name}}}});
-    return {{"execute", "transaction"}, {"arguments", {{"actions", actions}}}};
-}
 
 } // namespace
 
@@ -80,14 +34,8 @@ void LibvirtMachine::save_pristine() {
     // What the guest's page cache holds reaches the disks first; the journal covers the rest.
     guest_run("sync");
     const auto disks = writable_disks(domain.get(), domain_name_);
-    // A snapshot of that name is one a killed save left: replaced.
-    try {
-        monitor(domain.get(), transaction(disks, "blockdev-snapshot-delete-internal-sync"),
-                "removing an old pristine snapshot");
-    } catch (const LibvirtError&) {
-    }
-    monitor(domain.get(), transaction(disks, "blockdev-snapshot-internal-sync"),
-            fmt::format("taking the pristine snapshot of {}'s disks", domain_name_));
+    snapshot_disks_live(domain.get(), disks, snapshot_name,
+                        fmt::format("taking the pristine snapshot of {}'s disks", domain_name_));
     auto record = machine_record();
     nlohmann::json files = nlohmann::json::array();
     for (const auto& disk : disks)

@@ -70,6 +70,13 @@ fs::path ensure_volume(virConnectPtr connection, const std::string& name, uint64
     return path.get();
 }
 
+bool volume_exists(virConnectPtr connection, const std::string& name) {
+    PoolHandle pool(virStoragePoolLookupByName(connection, pool_name));
+    if (!pool) return false;
+    virStoragePoolRefresh(pool.get(), 0);
+    return VolumeHandle(virStorageVolLookupByName(pool.get(), name.c_str())).get() != nullptr;
+}
+
 void delete_volume(virConnectPtr connection, const std::string& name) {
     PoolHandle pool(virStoragePoolLookupByName(connection, pool_name));
     if (!pool) return;

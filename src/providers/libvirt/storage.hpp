@@ -21,6 +21,8 @@ void ensure_pool(virConnectPtr connection);
 std::filesystem::path ensure_volume(virConnectPtr connection, const std::string& name,
                                     uint64_t capacity, const std::filesystem::path& backing = {});
 
+bool volume_exists(virConnectPtr connection, const std::string& name);
+
 // Deletes the volume; nothing when it does not exist.
 void delete_volume(virConnectPtr connection, const std::string& name);
 

@@ -9,6 +9,7 @@
 #include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
 #include "providers/libvirt/guest_network.hpp"
+#include "providers/libvirt/image_cache.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
 #include "providers/libvirt/storage.hpp"
 #include "providers/libvirt/xml.hpp"
@@ -88,7 +89,8 @@ class VmProject {
         domain_ = providers::libvirt::domain_name_for(name_, dir());
     }
     ~VmProject() {
-        run_command(fmt::format("{} -q -C {} destroy", LCLOUD_BINARY, dir().string()));
+        // --images: a test keeps no image cache.
+        run_command(fmt::format("{} -q -C {} destroy --images", LCLOUD_BINARY, dir().string()));
         force_remove();
     }
     VmProject(const VmProject&) = delete;
@@ -180,6 +182,8 @@ class VmProject {
                 lv::delete_volume(connection.get(), volume);
             lv::release_address(connection.get(), lv::network_name, lv::mac_for(domain_));
             lv::remove_network_if_unused(connection.get());
+            std::error_code ignored;
+            std::filesystem::remove(lv::image_cache_file(domain_), ignored);
         } catch (const std::exception& error) {
             std::cerr << "cleaning up " << domain_ << ": " << error.what() << '\n';
         }
