@@ -8,6 +8,11 @@
 //            exists), halt, up from halted -> serving, destroy;
 //   Vagrant: up (cold), halt, up from halted, destroy.
 //
+// lcloud's cold up is that of a checkout whose environment was destroyed before: no VM, no disk,
+// but the images and the boot checkpoint that destroy keeps (as `docker compose down` keeps
+// images). The very first up of the checkout, which builds the images in the VM (haproxy's
+// apt-get under TCG), is the untimed warm-up, whose time is printed.
+//
 // "Serving" is an HTTP GET of 127.0.0.1:PORT answered by a node through haproxy with the
 // round's message; such a step is timed from launching the command to the first good answer
 // (polled every 50 ms once the command has returned). Prints each step's medians, the ratios
@@ -151,16 +156,26 @@ void pause_for(std::chrono::milliseconds duration) {
     throw_if_interrupted();
 }
 
-// lcloud's side: one copy of the example per round (its own directory, so its own VM, data disk
-// and boot checkpoint: every round's first up is cold, images built in the VM included).
+// lcloud's side: one copy of the example, as a developer's checkout, brought up and destroyed
+// round after round. The warm-up's up is its first ever (the images built in the VM, untimed);
+// every round's cold up comes after a destroy, which keeps the images and the boot checkpoint.
 class LcloudSide {
   public:
     LcloudSide(const Options& options, const WorkDir& work, Logs& logs)
         : options_(options), work_(work), logs_(logs) {}
 
-    // Copies the example into work/NAME, renamed, its host port and message rewritten.
+    // The first time, copies the example into work/example, renamed, its host port rewritten;
+    // each time, a new message for `name` (the round).
     void begin(const std::string& name) {
-        dir_ = work_.path() / name;
+        if (dir_.empty()) copy_example();
+        // Unique to the round, so that only this round's nodes can give a good answer.
+        std::random_device random;
+        message_ = "cloud_bench " + name + " " + std::to_string(random());
+        std::ofstream(dir_ / "src/message.txt") << message_ << "\n";
+    }
+
+    void copy_example() {
+        dir_ = work_.path() / "example";
         fs::create_directories(dir_);
         for (const auto& entry : fs::directory_iterator(options_.example))
             if (entry.path().filename() != ".lcloud") // someone's state, if they ran it there
@@ -174,10 +189,6 @@ class LcloudSide {
         replace_once(yaml, "\nname: localcloud\n", "\nname: " + project_name + "\n", file);
         replace_once(yaml, "\"8080:80\"", "\"" + std::to_string(port_) + ":80\"", file);
         std::ofstream(file) << yaml;
-        // Unique to the round, so that only this round's nodes can give a good answer.
-        std::random_device random;
-        message_ = "cloud_bench " + name + " " + std::to_string(random());
-        std::ofstream(dir_ / "src/message.txt") << message_ << "\n";
     }
 
     std::vector<std::string> lcloud(std::vector<std::string> args) const {
@@ -238,13 +249,13 @@ class LcloudSide {
         throw std::runtime_error("no domain in `lcloud status`");
     }
 
-    // Whatever a failed round (or the warm-up) left: each copy's environment destroyed,
-    // unchecked; a destroyed one says so and costs a second.
+    // Whatever a failed round (or the warm-up) left, and the images and checkpoint the rounds'
+    // destroy kept: the environment destroyed with them, unchecked.
     void clean() {
         for (const auto& dir : dirs_) {
             dir_ = dir;
             try {
-                run_step("cleanup destroy", {"destroy"}, false);
+                run_step("cleanup destroy", {"destroy", "--images"}, false);
             } catch (const std::exception& error) {
                 std::fprintf(stderr, "cleanup of lcloud in %s: %s\n", dir.c_str(), error.what());
             }
@@ -333,8 +344,8 @@ void warm_up(LcloudSide& lcloud, VagrantSide& vagrant, const WorkDir& work) {
     lcloud.begin("warm-up");
     const double serving = lcloud.to_serving("warm-up up", {"up"});
     const std::string domain = lcloud.domain();
-    std::printf("  lcloud:  up -> serving on 127.0.0.1:%u in %.1f s (untimed); domain %s, type "
-                "%s\n",
+    std::printf("  lcloud:  first up (its images built in the VM) -> serving on 127.0.0.1:%u "
+                "in %.1f s (untimed); domain %s, type %s\n",
                 lcloud.port(), serving / 1000, domain.c_str(), domain_type(work, domain).c_str());
     lcloud.run_step("warm-up destroy", {"destroy"});
     throw_if_interrupted();

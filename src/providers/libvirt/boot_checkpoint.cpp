@@ -1,10 +1,12 @@
 #include "providers/libvirt/boot_checkpoint.hpp"
 
 #include "providers/libvirt/errors.hpp"
+#include "state/atomic_file.hpp"
 
 #include <chrono>
 #include <fmt/format.h>
 #include <libvirt/virterror.h>
+#include <nlohmann/json.hpp>
 
 namespace lcloud::providers::libvirt {
 
@@ -33,20 +35,67 @@ void take_checkpoint(virConnectPtr connection, virDomainPtr domain,
             fmt::format("starting {} again from its boot checkpoint: {}", domain_name, why));
 }
 
+std::string without_backing_chains(std::string xml) {
+    // The last one begins no other inside it: removed one by one from the end.
+    for (size_t at; (at = xml.rfind("<backingStore")) != std::string::npos;) {
+        const auto tag_end = xml.find('>', at);
+        if (tag_end == std::string::npos) break;
+        if (xml[tag_end - 1] == '/') {
+            xml.erase(at, tag_end + 1 - at);
+            continue;
+        }
+        const std::string close = "</backingStore>";
+        const auto end = xml.find(close, tag_end);
+        if (end == std::string::npos) break;
+        xml.erase(at, end + close.size() - at);
+    }
+    return xml;
+}
+
 bool restore_checkpoint(virConnectPtr connection, const std::string& domain_name,
                         std::string& why) {
     const auto file = checkpoint_file(domain_name);
-    if (virDomainRestoreFlags(connection, file.c_str(), nullptr, VIR_DOMAIN_SAVE_RUNNING) == 0)
+    OwnedString saved(
+        virDomainSaveImageGetXMLDesc(connection, file.c_str(), VIR_DOMAIN_SAVE_IMAGE_XML_SECURE));
+    const auto definition = saved ? without_backing_chains(saved.get()) : std::string();
+    if (virDomainRestoreFlags(connection, file.c_str(),
+                              definition.empty() ? nullptr : definition.c_str(),
+                              VIR_DOMAIN_SAVE_RUNNING) == 0)
         return true;
     const virErrorPtr error = virGetLastError();
     why = error && error->message ? error->message : "unknown libvirt error";
     return false;
 }
 
+namespace {
+
+fs::path facts_file(const std::string& domain_name) {
+    return checkpoint_file(domain_name).string() + ".json";
+}
+
+} // namespace
+
 bool remove_checkpoint(const std::string& domain_name) {
     std::error_code ignored;
     fs::remove(fs::path(checkpoint_file(domain_name).string() + ".partial"), ignored);
+    fs::remove(facts_file(domain_name), ignored);
     return fs::remove(checkpoint_file(domain_name), ignored);
+}
+
+std::optional<CheckpointFacts> checkpoint_facts(const std::string& domain_name) {
+    std::error_code error;
+    if (!fs::exists(checkpoint_file(domain_name), error)) return std::nullopt;
+    const auto text = state::read_file(facts_file(domain_name));
+    if (!text) return std::nullopt;
+    const auto facts = nlohmann::json::parse(*text, nullptr, false);
+    if (!facts.is_object() || facts.value("key", "").empty() || facts.value("uuid", "").empty())
+        return std::nullopt;
+    return CheckpointFacts{facts.value("key", ""), facts.value("uuid", "")};
+}
+
+void write_checkpoint_facts(const std::string& domain_name, const CheckpointFacts& facts) {
+    state::write_file_atomic(facts_file(domain_name),
+                             nlohmann::json{{"key", facts.key}, {"uuid", facts.uuid}}.dump(2));
 }
 
 ConsoleWriter::ConsoleWriter(virConnectPtr connection, virDomainPtr domain,
@@ -75,9 +124,10 @@ void ConsoleWriter::send(const std::string& text) {
     }
 }
 
-std::string checkpoint_go_line() {
+std::string checkpoint_go_line(const std::string& key_word) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    return fmt::format("go {}\n", std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    return fmt::format("go {} {}\n", std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+                       key_word);
 }
 
 } // namespace lcloud::providers::libvirt

@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "common/command.hpp"
+#include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/disk_snapshots.hpp"
 #include "providers/libvirt/errors.hpp"
 #include "providers/libvirt/libvirt_machine.hpp"
@@ -55,6 +56,10 @@ std::vector<std::string> prune_image_caches(virConnectPtr connection, const fs::
         const auto& file = caches[i].second;
         if (!volumes_backed_by(connection, file).empty()) continue;
         if (fs::remove(file, error)) removed.push_back(file.string());
+        // Its VM's checkpoint, which destroy kept with it, unless that VM exists again.
+        const auto domain = file.stem().string();
+        if (!DomainHandle(virDomainLookupByName(connection, domain.c_str())))
+            remove_checkpoint(domain);
     }
     return removed;
 }

@@ -2,6 +2,7 @@
 
 #include "box/box_build.hpp"
 #include "box/errors.hpp"
+#include "box/guest_init.hpp"
 #include "providers/libvirt/agent_disk.hpp"
 #include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
@@ -268,7 +269,6 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
 
     DomainSpec spec;
     spec.name = domain_name_;
-    spec.uuid = uuid;
     spec.type = driver_;
     spec.cpus = config_.vm.cpus;
     spec.memory_bytes = config_.vm.memory_bytes;
@@ -294,18 +294,18 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     spec.initrd = box->file("initrd");
     spec.agent_disk = agent.image;
 
-    const auto key =
-        ssh::ensure_key_pair(config_.state_dir / "id_ed25519", "lcloud@" + domain_name_);
-    const auto space = key.find(' ');
-    const auto key_word =
-        key.substr(0, space) + ":" + key.substr(space + 1, key.find(' ', space + 1) - space - 1);
+    // Only lcloud's own init knows the boot checkpoint; this lcloud's init also takes the SSH
+    // key from the "go" line, which leaves the key out of the checkpoint's definition.
+    const bool checkpointing = box->kind == box::BoxKind::initramfs;
+    const bool key_on_console = checkpointing && box->manifest.value("init_sha256", "") ==
+                                                     runtime::image::sha256_digest(box::guest_init);
     // A disk box brings no flags of its own; its init needs the console to announce readiness.
     std::string cmdline =
         box->cmdline().empty() ? "console=ttyS0 quiet loglevel=1 panic=-1" : box->cmdline();
-    cmdline += fmt::format(" lcloud.hostname={} lcloud.ip={} lcloud.gateway={} lcloud.dns={} "
-                           "lcloud.key={}",
+    cmdline += fmt::format(" lcloud.hostname={} lcloud.ip={} lcloud.gateway={} lcloud.dns={}",
                            config_.project_name.empty() ? "lcloud" : config_.project_name,
-                           address.ip, address.gateway, address.gateway, key_word);
+                           address.ip, address.gateway, address.gateway);
+    if (!key_on_console) cmdline += " lcloud.key=" + ssh_key_word();
     int index = 0;
     for (const auto& folder : config_.shares) {
         const auto tag = fmt::format("lcloud{}", index++);
@@ -313,19 +313,19 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         cmdline += fmt::format(" lcloud.share={},{},{}", tag, percent_escape(folder.guest),
                                folder.readonly ? "ro" : "rw");
     }
-    // Only lcloud's own init knows the boot checkpoint.
-    const bool checkpointing = box->kind == box::BoxKind::initramfs;
     if (checkpointing) cmdline += " lcloud.checkpoint";
     spec.cmdline = cmdline;
+    // A checkpoint that destroy kept: the domain is defined again under its uuid, which the saved
+    // state carries, so that it restores.
+    const auto facts = checkpointing ? checkpoint_facts(domain_name_) : std::nullopt;
+    spec.uuid = uuid.empty() && facts ? facts->uuid : uuid;
 
     // A checkpoint belongs to the definition it was taken with (the uuid aside, which a first
     // definition lacks).
     DomainSpec keyed = spec;
     keyed.uuid.clear();
     const auto checkpoint_key = runtime::image::sha256_digest(domain_xml(keyed));
-    const bool restorable = checkpointing &&
-                            machine_record().value("checkpoint", "") == checkpoint_key &&
-                            fs::exists(checkpoint_file(domain_name_));
+    const bool restorable = facts && facts->key == checkpoint_key;
     fs::create_directories(config_.state_dir);
     auto record = nlohmann::json{{"domain", domain_name_},
                                  {"address", address.ip.substr(0, address.ip.find('/'))},
@@ -368,9 +368,19 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
         throw_libvirt(fmt::format("starting the VM {}", domain_name_));
     wait_until_ready(progress, checkpointing ? CheckpointStep::take : CheckpointStep::none);
     if (checkpointing && fs::exists(checkpoint_file(domain_name_))) {
+        char defined_uuid[VIR_UUID_STRING_BUFLEN] = {};
+        if (virDomainGetUUIDString(domain.get(), defined_uuid) == 0)
+            write_checkpoint_facts(domain_name_, {checkpoint_key, defined_uuid});
         record["checkpoint"] = checkpoint_key;
         state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
     }
+}
+
+std::string LibvirtMachine::ssh_key_word() {
+    const auto key =
+        ssh::ensure_key_pair(config_.state_dir / "id_ed25519", "lcloud@" + domain_name_);
+    const auto space = key.find(' ');
+    return key.substr(0, space) + ":" + key.substr(space + 1, key.find(' ', space + 1) - space - 1);
 }
 
 void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep step) {
@@ -379,6 +389,7 @@ void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep s
     // A guest that waits at the boot checkpoint gets "go" lines until it says it went on (the
     // first may come before QEMU reads the console).
     bool waiting = step == CheckpointStep::go_on;
+    const auto key_word = ssh_key_word();
     std::unique_ptr<ConsoleWriter> console;
     auto last_go = std::chrono::steady_clock::time_point{};
     const auto at_checkpoint = [&] {
@@ -398,7 +409,7 @@ void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep s
         if (!console)
             console = std::make_unique<ConsoleWriter>(
                 connection(), require("start from the boot checkpoint").get(), domain_name_);
-        console->send(checkpoint_go_line());
+        console->send(checkpoint_go_line(key_word));
     };
     const auto report = wait_for_ready(
         console_log(), timeout,
@@ -592,12 +603,18 @@ DestroyReport LibvirtMachine::destroy(bool keep_images) {
             throw_libvirt(fmt::format("removing the VM {}", domain_name_));
         removed.push_back("VM " + domain_name_);
     }
+    bool checkpoint_kept = false;
     if (!keep_images) {
         std::error_code ignored;
         if (fs::remove(image_cache_file(domain_name_), ignored))
             removed.push_back("the image cache " + image_cache_file(domain_name_).string());
     } else if (auto kept = keep_image_cache(record)) {
         report.kept.push_back(*kept);
+        // The next VM of the project restores it too: the key is no longer in its definition.
+        checkpoint_kept = checkpoint_facts(domain_name_).has_value();
+        if (checkpoint_kept)
+            report.kept.push_back(fmt::format("the boot checkpoint {} for the next up",
+                                              checkpoint_file(domain_name_).string()));
         for (const auto& file :
              prune_image_caches(connection, image_cache_dir(), image_caches_kept))
             removed.push_back("the image cache " + file + " (the least recently used)");
@@ -606,7 +623,7 @@ DestroyReport LibvirtMachine::destroy(bool keep_images) {
         delete_volume(connection, volume);
         removed.push_back(fmt::format("volume {}/{}", pool_name, volume));
     }
-    const bool checkpoint_removed = remove_checkpoint(domain_name_);
+    const bool checkpoint_removed = !checkpoint_kept && remove_checkpoint(domain_name_);
     if (network_removed.valid() && network_removed.get())
         removed.push_back(
             fmt::format("libvirt network {} (no lcloud VM is left on it)", network_name));

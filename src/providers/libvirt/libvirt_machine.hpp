@@ -70,6 +70,8 @@ class LibvirtMachine final : public Machine {
     // Runs a command in the guest as root; throws on a non-zero exit.
     std::string guest_run(const std::string& command);
     std::chrono::milliseconds boot_timeout() const;
+    // The environment's SSH public key as the guest takes it ("TYPE:BASE64"), made when missing.
+    std::string ssh_key_word();
     // For destroy: the data disk as of its images snapshot becomes the project's image cache.
     // Returns what it kept, or why it could not.
     std::optional<std::string> keep_image_cache(const nlohmann::json& record);

@@ -1,4 +1,5 @@
 // The domain XML lcloud defines, read back with the same XPath helper the provider uses.
+#include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/connection.hpp"
 #include "providers/libvirt/console_watch.hpp"
 #include "providers/libvirt/domain_xml.hpp"
@@ -100,6 +101,24 @@ TEST_CASE("libvirt: names, MACs and the console's readiness report") {
     const auto tail = last_lines(log, 2);
     CHECK(tail.find("  | LCLOUD-READY uptime=4.50\n") != std::string::npos);
     CHECK(tail.find("booting") == std::string::npos);
+}
+
+TEST_CASE("libvirt: a checkpoint's saved definition loses its disks' backing chains") {
+    const std::string saved =
+        "<domain><devices>"
+        "<disk type='file'><source file='/p/data.qcow2' index='2'/>"
+        "<backingStore type='file' index='3'><format type='qcow2'/>"
+        "<source file='/c/cache.qcow2'/><backingStore/></backingStore>"
+        "<target dev='vdb'/></disk>"
+        "<disk type='file'><source file='/p/agent.img' index='1'/><backingStore/>"
+        "<target dev='vdc'/></disk>"
+        "</devices></domain>";
+    CHECK(without_backing_chains(saved) ==
+          "<domain><devices>"
+          "<disk type='file'><source file='/p/data.qcow2' index='2'/><target dev='vdb'/></disk>"
+          "<disk type='file'><source file='/p/agent.img' index='1'/><target dev='vdc'/></disk>"
+          "</devices></domain>");
+    CHECK(without_backing_chains("<domain/>") == "<domain/>");
 }
 
 TEST_CASE("libvirt: an unreachable libvirtd is one line that says what to run") {

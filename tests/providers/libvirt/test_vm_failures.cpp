@@ -94,10 +94,11 @@ TEST_CASE("vm: lcloud killed at a random moment of up, and again while it create
     project.write_idle_context("idle");
     std::random_device random;
     // The first kill lands while libvirtd is still starting the domain (paused, "starting up"),
-    // the second anywhere in the VM's boot. Each time the up after it is killed too, once the VM
-    // is up, in the middle of the containers; the third up must finish what both left.
+    // the second anywhere in the VM's start (a restore of the boot checkpoint that destroy kept,
+    // on a data disk from the image cache: under 2 s). Each time the up after it is killed too,
+    // once the VM is up, in the middle of the containers; the third up must finish what both left.
     for (const auto delay : {std::chrono::milliseconds(300 + random() % 700),
-                             std::chrono::milliseconds(200 + random() % 4000)}) {
+                             std::chrono::milliseconds(200 + random() % 1800)}) {
         MESSAGE("killing lcloud up after " << delay.count() << " ms");
         const pid_t child = ::fork();
         REQUIRE(child >= 0);
@@ -123,7 +124,8 @@ TEST_CASE("vm: lcloud killed at a random moment of up, and again while it create
         // Its end only: CI shows a failure's first lines, and the reason must be among them.
         MESSAGE("killed up after: ..." << tail_of(killed, 3));
         REQUIRE(killed.find(".web\n") != std::string::npos);
-        CHECK(killed.find("==> creating ") != killed.rfind("==> creating "));
+        // The scenario's premise too: the first kill came before the containers.
+        WARN(killed.find("==> creating ") != killed.rfind("==> creating "));
         // The scenario's premise, not an outcome: only warned when a slow kill missed it.
         WARN_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
 

@@ -39,14 +39,21 @@ TEST_CASE("vm: destroy keeps the VM's images for the next cold up, and not its c
     };
 
     up_and_write("built vmtest/idle:latest: 3 steps, 0 from the cache");
-    CHECK(destroy().find(fmt::format("kept the images in {} (", cache.string())) !=
+    const auto first_destroy = destroy();
+    CHECK(first_destroy.find(fmt::format("kept the images in {} (", cache.string())) !=
           std::string::npos);
+    CHECK(first_destroy.find("kept the boot checkpoint " +
+                             lv::checkpoint_file(project.domain()).string()) != std::string::npos);
     REQUIRE(fs::exists(cache));
 
     // A cold up again: its images are there, its containers and volumes are not.
     const auto seeded = up_and_write("built vmtest/idle:latest: 3 steps, 2 from the cache");
     CHECK(seeded.find("starting from the images that the last destroy kept in " + cache.string()) !=
           std::string::npos);
+    // Its boot too: the checkpoint that destroy kept restores for the new domain.
+    CHECK(seeded.find("starting " + project.domain() + " from its boot checkpoint") !=
+          std::string::npos);
+    CHECK(seeded.find("booting") == std::string::npos);
     // Unchanged: the cache stays as it was.
     const auto before = fs::last_write_time(cache);
     CHECK(destroy().find("kept the images in " + cache.string() + " for the next up") !=
@@ -65,4 +72,5 @@ TEST_CASE("vm: destroy keeps the VM's images for the next cold up, and not its c
     CHECK(destroy(" --images").find("removed the image cache " + cache.string()) !=
           std::string::npos);
     CHECK_FALSE(fs::exists(cache));
+    CHECK_FALSE(fs::exists(lv::checkpoint_file(project.domain())));
 }

@@ -151,9 +151,12 @@ class VmProject {
         if (!other_vms &&
             lv::NetworkHandle(virNetworkLookupByName(connection.get(), lv::network_name)))
             left.push_back(std::string("libvirt network ") + lv::network_name);
-        for (const auto& file :
-             {lv::checkpoint_file(domain_),
-              std::filesystem::path(lv::checkpoint_file(domain_).string() + ".partial")})
+        // A checkpoint stays only beside the image cache that destroy keeps for the next up.
+        std::vector<std::filesystem::path> checkpoint_files{
+            std::filesystem::path(lv::checkpoint_file(domain_).string() + ".partial")};
+        if (!std::filesystem::exists(lv::image_cache_file(domain_)))
+            checkpoint_files.push_back(lv::checkpoint_file(domain_));
+        for (const auto& file : checkpoint_files)
             if (std::filesystem::exists(file)) left.push_back("boot checkpoint " + file.string());
         if (run_command("pgrep -f 'forwar[d] --state " + (dir() / ".lcloud").string() + "'")
                 .exit_code == 0)
@@ -184,6 +187,7 @@ class VmProject {
             lv::remove_network_if_unused(connection.get());
             std::error_code ignored;
             std::filesystem::remove(lv::image_cache_file(domain_), ignored);
+            lv::remove_checkpoint(domain_);
         } catch (const std::exception& error) {
             std::cerr << "cleaning up " << domain_ << ": " << error.what() << '\n';
         }
