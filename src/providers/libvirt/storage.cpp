@@ -53,9 +53,11 @@ fs::path ensure_volume(virConnectPtr connection, const std::string& name, uint64
         volume.reset(virStorageVolLookupByName(pool.get(), name.c_str()));
     }
     if (!volume) {
+        // qcow2 version 3 (compat 1.1): a version 2 image cannot mark a cluster as zeroes, so in
+        // an overlay a cluster the guest zeroes or discards shows the backing file's old data.
         std::string xml = fmt::format("<volume><name>{}</name><capacity unit='bytes'>{}</capacity>"
-                                      "<target><format type='qcow2'/><permissions><mode>0600</mode>"
-                                      "</permissions></target>",
+                                      "<target><format type='qcow2'/><compat>1.1</compat>"
+                                      "<permissions><mode>0600</mode></permissions></target>",
                                       xml_escape(name), capacity);
         if (!backing.empty())
             xml += fmt::format("<backingStore><path>{}</path><format type='qcow2'/></backingStore>",

@@ -68,7 +68,7 @@ std::string tail(const std::string& text) {
 } // namespace
 
 TEST_CASE("vm: examples/localcloud from README's up command: both nodes, a live src edit, a "
-          "killed node back, a no-op up, reset and destroy") {
+          "killed node back, a no-op up, reset, destroy, and up and reset from the image cache") {
     use_test_box();
     const auto store = host_store_environment();
     VmProject example(VmProject::CopyOf{fs::path(LCLOUD_SOURCE_DIR) / "templates/localcloud"},
@@ -153,4 +153,25 @@ TEST_CASE("vm: examples/localcloud from README's up command: both nodes, a live 
     CHECK(destroyed.output.find("removed 4 containers") != std::string::npos);
     CHECK(example.leftovers().empty());
     CHECK_FALSE(tcp_exchange(port, "GET / HTTP/1.0\r\n\r\n", 500));
+
+    // The next cold up starts from the images destroy kept (haproxy's apt-get is not run
+    // again), and its reset works on a data disk that is an overlay of them.
+    const auto again = lcloud("up");
+    INFO(tail(again.output));
+    REQUIRE(again.exit_code == 0);
+    CHECK(again.output.find("starting from the images that the last destroy kept") !=
+          std::string::npos);
+    CHECK(again.output.find("apt-get") == std::string::npos);
+    CHECK(eventually([&] { return both_nodes("edited after the resume\n"); }, 30));
+    const auto seeded_reset = lcloud("reset");
+    INFO(tail(seeded_reset.output));
+    REQUIRE(seeded_reset.exit_code == 0);
+    CHECK(eventually([&] { return both_nodes("edited after the resume\n"); }, 30));
+    const auto data_disk = run_command("qemu-img info -U --output=json /var/lib/lcloud/pool/" +
+                                       example.domain() + "-data.qcow2");
+    CHECK(nlohmann::json::parse(data_disk.output)["format-specific"]["data"].value("compat", "") ==
+          "1.1");
+    const auto destroyed_with_images = lcloud("destroy --images");
+    CHECK(destroyed_with_images.exit_code == 0);
+    CHECK(example.leftovers().empty());
 }
