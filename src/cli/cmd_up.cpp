@@ -65,15 +65,15 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
             machine->restore_pristine(progress_printer(context));
         } else {
             if (reset)
-                progress("warning: the VM has no pristine state yet (it is saved after the first "
-                         "successful up), so its disk is kept; the containers and volumes are "
-                         "made anew");
+                progress("warning: the VM has no pristine state yet (it is saved during the "
+                         "first up that gets its images in place), so its disk is kept; the "
+                         "containers and volumes are made anew");
             machine->up(progress_printer(context));
         }
         if (!vm_may_hold_containers(environment)) {
             // The VM alone: no agent to ask, nothing to forward.
             providers::forward::stop_forwarder(state.path());
-            if (!machine->has_pristine()) machine->save_pristine();
+            if (!machine->has_pristine()) machine->save_pristine(false, false);
             print_vm_alone(context, environment);
             return;
         }
@@ -85,29 +85,31 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
                           providers::local::local_agent_paths().root / "images",
                           machine->status().name);
         options.carrier = &*vm_images;
-        // The images that a destroy keeps for the next cold up: the VM's, once they are in
-        // place, before the first container exists.
-        const auto images_before = environment.agent->call("image.list", {});
-        options.images_ready = [&, images_before](bool fresh) {
-            if (!fresh) return;
-            try {
-                machine->save_image_cache(environment.agent->call("image.list", {}) !=
-                                          images_before);
-            } catch (const Error& error) {
-                progress(fmt::format("warning: the images are not kept for the next cold up: {}",
-                                     error.what()));
-            }
-        };
+        // The pristine state: the disks once the images are in place, before the first
+        // container exists. reset returns to it and makes every container anew; destroy keeps
+        // it as the image cache of the next cold up.
+        if (!machine->has_pristine()) {
+            const auto images_before = environment.agent->call("image.list", {});
+            options.images_ready = [&, images_before](bool fresh) {
+                if (!fresh) return;
+                progress("saving the VM's pristine state, its images in place, which 'lcloud "
+                         "reset' returns to");
+                machine->save_pristine(true,
+                                       environment.agent->call("image.list", {}) != images_before);
+            };
+        }
     }
     if (reset) {
         // Containers come anew from their images and named volumes start empty; images stay.
+        // (A pristine state taken before any container has none to remove.)
         const auto removed = engine::destroy(*environment.agent, environment.name, true);
         const auto count = [](size_t n, const char* what) {
             return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
         };
-        progress(fmt::format("reset: removed {} and {}",
-                             count(removed.at("containers").size(), "container"),
-                             count(removed.at("volumes").size(), "volume")));
+        if (!removed.at("containers").empty() || !removed.at("volumes").empty())
+            progress(fmt::format("reset: removed {} and {}",
+                                 count(removed.at("containers").size(), "container"),
+                                 count(removed.at("volumes").size(), "volume")));
     }
     const auto result = engine::up(*environment.agent, environment.project, options, progress);
     if (machine) {
@@ -115,9 +117,10 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
         // One forwarder for all the environment's ports, into the VM; it outlives reboots.
         providers::forward::start_or_update_forwarder(state.path(), machine->status().address,
                                                       forwards, agent_binary());
+        // An up that found containers already there (one a killed up left) saves it now.
         if (!machine->has_pristine()) {
             progress("saving the VM's pristine state, which 'lcloud reset' returns to");
-            machine->save_pristine();
+            machine->save_pristine(false, false);
         }
     }
     if (context.options().json) {
@@ -159,8 +162,9 @@ void add_up_command(CLI::App& app, Context& context) {
     context.on_run(command, [&context, services] { bring_up(context, *services, false); });
 
     auto* reset = app.add_subcommand(
-        "reset", "Back to pristine: the VM's disks as after the first successful up, every "
-                 "container made anew from its image, named volumes emptied; images are kept");
+        "reset",
+        "Back to pristine: the VM's disks as during the first up, its images in place, every "
+        "container made anew from its image, named volumes emptied; images are kept");
     context.on_run(reset, [&context] { bring_up(context, {}, true); });
 }
 

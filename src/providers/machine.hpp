@@ -63,18 +63,17 @@ class Machine {
     virtual void snapshot_restore(const std::string& name) = 0;
     virtual void snapshot_delete(const std::string& name) = 0;
     virtual std::vector<std::string> snapshot_list() = 0;
-    // The pristine state `reset` returns to: the machine's disks as they were once the first
-    // `up` succeeded. Saving it again replaces it.
+    // The pristine state `reset` returns to: the machine's disks as they were during the first
+    // `up`, once its images were in place and before any container existed (or, when that
+    // moment was missed, once that up succeeded). Saving it again replaces it.
     virtual bool has_pristine() = 0;
-    virtual void save_pristine() = 0;
+    // `images_changed`: the images differ from those the disk started with (a disk that the
+    // image cache seeded), so destroy must keep these in the cache.
+    virtual void save_pristine(bool before_containers, bool images_changed) = 0;
     // Powers the machine off, returns its disks to the pristine state and boots it again.
     virtual void restore_pristine(const Progress& progress) = 0;
-    // Called by up once the images are in place and before any container exists: the images
-    // the machine holds now are what the next cold up starts from after destroy. Taken once per
-    // disk, and again when `images_changed`.
-    virtual void save_image_cache(bool images_changed) = 0;
-    // Removes everything of the machine, but for its images when `keep_images` (see
-    // save_image_cache).
+    // Removes everything of the machine, but for its images when `keep_images`: the pristine
+    // state, taken before any container existed, becomes what the next cold up starts from.
     virtual DestroyReport destroy(bool keep_images) = 0;
     virtual SshEndpoint ssh_endpoint() = 0;
     // A client of the agent in the machine (MachineNotRunning when it does not run), waiting

@@ -10,6 +10,9 @@
 
 namespace lcloud::providers::libvirt {
 
+// reset's pristine state, and the image cache's content.
+inline constexpr const char* pristine_snapshot = "lcloud-pristine";
+
 struct WritableDisk {
     std::string node; // QEMU's block node of the disk's format layer
     std::string file;

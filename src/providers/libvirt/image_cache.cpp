@@ -1,6 +1,5 @@
 #include "providers/libvirt/image_cache.hpp"
 
-#include "common/clock.hpp"
 #include "common/command.hpp"
 #include "providers/libvirt/boot_checkpoint.hpp"
 #include "providers/libvirt/disk_snapshots.hpp"
@@ -64,31 +63,19 @@ std::vector<std::string> prune_image_caches(virConnectPtr connection, const fs::
     return removed;
 }
 
-void LibvirtMachine::save_image_cache(bool images_changed) {
-    auto record = machine_record();
-    if (!images_changed && (record.contains("images") || record.contains("seed"))) return;
-    auto domain = require("keep its images");
-    const auto data_file = domain_name_ + "-data.qcow2";
-    std::vector<WritableDisk> data;
-    for (auto& disk : writable_disks(domain.get(), domain_name_))
-        if (fs::path(disk.file).filename() == data_file) data.push_back(std::move(disk));
-    if (data.empty())
-        throw LibvirtError(fmt::format("the VM {} has no data disk {}", domain_name_, data_file));
-    // What the guest's page cache holds reaches the disk first; the journal covers the rest.
-    guest_run("sync");
-    snapshot_disks_live(domain.get(), data, images_snapshot,
-                        fmt::format("taking the images snapshot of {}'s data disk", domain_name_));
-    record["images"] = {{"taken", now_rfc3339_nanos()}, {"disk", data.front().file}};
-    state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
-}
-
 std::optional<std::string> LibvirtMachine::keep_image_cache(const nlohmann::json& record) {
     const auto cache = image_cache_file(domain_name_);
-    if (!record.contains("images"))
-        return record.contains("seed") && fs::exists(cache)
+    const auto pristine = record.value("pristine", nlohmann::json::object());
+    // A pristine state with containers in it would bring them (and their volumes) back.
+    if (!pristine.value("before_containers", false)) return std::nullopt;
+    if (record.contains("seed") && !pristine.value("images_changed", true))
+        return fs::exists(cache)
                    ? std::optional(fmt::format("the images in {} for the next up", cache.string()))
                    : std::nullopt;
-    const std::string disk = record["images"].value("disk", "");
+    const auto data_file = domain_name_ + "-data.qcow2";
+    std::string disk;
+    for (const auto& file : pristine.value("disks", std::vector<std::string>{}))
+        if (fs::path(file).filename() == data_file) disk = file;
     std::error_code error;
     if (disk.empty() || !fs::exists(disk, error)) return std::nullopt;
     const fs::path partial = cache.string() + ".partial";
@@ -98,14 +85,14 @@ std::optional<std::string> LibvirtMachine::keep_image_cache(const nlohmann::json
         if (record.contains("seed")) {
             // An overlay of the cache it replaces: made whole in a new file.
             run_program_checked({"qemu-img", "convert", "-O", "qcow2", "-l",
-                                 std::string("snapshot.name=") + images_snapshot, disk,
+                                 std::string("snapshot.name=") + pristine_snapshot, disk,
                                  partial.string()},
                                 "copying the images of " + disk + " to " + partial.string());
         } else {
-            // The disk itself becomes the cache: back to its images, without the other
-            // snapshots (pristine, the user's), and out of the pool.
-            run_program_checked({"qemu-img", "snapshot", "-a", images_snapshot, disk},
-                                "returning " + disk + " to its images snapshot");
+            // The disk itself becomes the cache: back to its pristine state, without its
+            // snapshots (that one, the user's), and out of the pool.
+            run_program_checked({"qemu-img", "snapshot", "-a", pristine_snapshot, disk},
+                                "returning " + disk + " to its pristine state");
             for (const auto& name : disk_snapshot_names(disk))
                 run_program_checked({"qemu-img", "snapshot", "-d", name, disk},
                                     "removing the snapshot " + name + " of " + disk);

@@ -2,11 +2,11 @@
 
 // The image cache: what a project's VM built and imported, kept by destroy, so that the next cold
 // up of that project finds its images in place instead of building them again under TCG (an
-// `apt-get install` in a Containerfile takes a minute there). It is the VM's data disk as it was
-// once the images were ready and before any container existed (the internal snapshot
-// "lcloud-images"), moved out of the pool to /var/lib/lcloud/image-cache/<domain>.qcow2. The next
-// data disk is a copy-on-write overlay of it. As Compose's `down` keeps images; the newest few
-// are kept.
+// `apt-get install` in a Containerfile takes a minute there). It is the VM's data disk in its
+// pristine state, taken once the images were ready and before any container existed (the
+// internal snapshot "lcloud-pristine"), moved out of the pool to
+// /var/lib/lcloud/image-cache/<domain>.qcow2. The next data disk is a copy-on-write overlay of
+// it. As Compose's `down` keeps images; the newest few are kept.
 
 #include <cstdint>
 #include <filesystem>
@@ -17,7 +17,6 @@
 
 namespace lcloud::providers::libvirt {
 
-inline constexpr const char* images_snapshot = "lcloud-images";
 inline constexpr size_t image_caches_kept = 3;
 
 std::filesystem::path image_cache_dir();

@@ -343,7 +343,7 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     if (seed)
         record["seed"] = seed->string();
     else if (const auto previous = machine_record(); !previous.empty())
-        for (const char* disk_fact : {"pristine", "images", "seed"})
+        for (const char* disk_fact : {"pristine", "seed"})
             if (previous.contains(disk_fact)) record[disk_fact] = previous[disk_fact];
     state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
     // Defined again at every cold boot, so that a changed vm section applies.

@@ -39,10 +39,8 @@ class LibvirtMachine final : public Machine {
     std::vector<std::string> snapshot_list() override;
     // In pristine.cpp.
     bool has_pristine() override;
-    void save_pristine() override;
+    void save_pristine(bool before_containers, bool images_changed) override;
     void restore_pristine(const Progress& progress) override;
-    // In image_cache.cpp.
-    void save_image_cache(bool images_changed) override;
     DestroyReport destroy(bool keep_images) override;
     SshEndpoint ssh_endpoint() override;
     // In agent_transport.cpp.
@@ -72,7 +70,8 @@ class LibvirtMachine final : public Machine {
     std::chrono::milliseconds boot_timeout() const;
     // The environment's SSH public key as the guest takes it ("TYPE:BASE64"), made when missing.
     std::string ssh_key_word();
-    // For destroy: the data disk as of its images snapshot becomes the project's image cache.
+    // For destroy (in image_cache.cpp): the data disk as of its pristine state, taken before any
+    // container existed, becomes the project's image cache.
     // Returns what it kept, or why it could not.
     std::optional<std::string> keep_image_cache(const nlohmann::json& record);
     // .lcloud/machine.json (address, driver, box) as up wrote it; empty when there is none.

@@ -15,17 +15,11 @@
 
 namespace lcloud::providers::libvirt {
 
-namespace {
-
-constexpr const char* snapshot_name = "lcloud-pristine";
-
-} // namespace
-
 bool LibvirtMachine::has_pristine() {
     return machine_record().contains("pristine");
 }
 
-void LibvirtMachine::save_pristine() {
+void LibvirtMachine::save_pristine(bool before_containers, bool images_changed) {
     auto domain = require("save the pristine state");
     if (state_of(domain.get()) != MachineState::running)
         throw MachineNotRunning(fmt::format("the VM {} must run to save its pristine state; "
@@ -34,13 +28,16 @@ void LibvirtMachine::save_pristine() {
     // What the guest's page cache holds reaches the disks first; the journal covers the rest.
     guest_run("sync");
     const auto disks = writable_disks(domain.get(), domain_name_);
-    snapshot_disks_live(domain.get(), disks, snapshot_name,
+    snapshot_disks_live(domain.get(), disks, pristine_snapshot,
                         fmt::format("taking the pristine snapshot of {}'s disks", domain_name_));
     auto record = machine_record();
     nlohmann::json files = nlohmann::json::array();
     for (const auto& disk : disks)
         files.push_back(disk.file);
-    record["pristine"] = {{"taken", now_rfc3339_nanos()}, {"disks", files}};
+    record["pristine"] = {{"taken", now_rfc3339_nanos()},
+                          {"disks", files},
+                          {"before_containers", before_containers},
+                          {"images_changed", images_changed}};
     state::write_file_atomic(config_.state_dir / "machine.json", record.dump(2));
 }
 
@@ -58,7 +55,7 @@ void LibvirtMachine::restore_pristine(const Progress& progress) {
     if (virDomainHasManagedSaveImage(domain.get(), 0) == 1)
         virDomainManagedSaveRemove(domain.get(), 0);
     for (const auto& file : record["pristine"].value("disks", std::vector<std::string>{}))
-        run_program_checked({"qemu-img", "snapshot", "-a", snapshot_name, file},
+        run_program_checked({"qemu-img", "snapshot", "-a", pristine_snapshot, file},
                             fmt::format("returning {} to its pristine snapshot", file));
     progress(fmt::format("{}: the disks are back to their pristine state of {}", domain_name_,
                          record["pristine"].value("taken", "?")));
