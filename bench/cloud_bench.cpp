@@ -91,6 +91,7 @@ const std::string project_name = "cloudbench";
 const std::string name_prefix = "lcloud-" + project_name;
 const std::string base_image = "lcloud/debian:bookworm";
 const fs::path checkpoints = "/var/lib/lcloud/checkpoints";
+const fs::path image_caches = "/var/lib/lcloud/image-cache";
 
 struct Options {
     int rounds = 3;
@@ -575,6 +576,9 @@ int main(int argc, char** argv) {
     for (const auto& entry : fs::directory_iterator(checkpoints, error))
         left.add_if(entry.path().filename().string().rfind(name_prefix, 0) == 0,
                     "boot checkpoint " + entry.path().string());
+    for (const auto& entry : fs::directory_iterator(image_caches, error))
+        left.add_if(entry.path().filename().string().rfind(name_prefix, 0) == 0,
+                    "image cache " + entry.path().string());
     // The port forwarders (`lcloud-agent forward --state DIR/.lcloud`), named apart from the
     // other processes: what holds the ports open.
     for (const int pid : processes_naming(work.path().string()))
@@ -585,8 +589,8 @@ int main(int argc, char** argv) {
         left.add_if(!port_free(port), "a listener on 127.0.0.1:" + std::to_string(port) +
                                           " (the example's port; free before its round)");
     const bool clean = left.report("libvirt domain, volume, DHCP reservation, boot checkpoint, "
-                                   "qemu or other process, port forwarder, listener, link or "
-                                   "cgroup");
+                                   "image cache, qemu or other process, port forwarder, "
+                                   "listener, link or cgroup");
     if (!clean) exit_code = 1;
     if (exit_code == 1 || options.keep_logs) {
         work.keep();
