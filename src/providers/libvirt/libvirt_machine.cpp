@@ -219,10 +219,15 @@ void LibvirtMachine::up(const Progress& progress) {
     case MachineState::running:
         // A killed `up` may have left it booting: finish the wait. A VM restored from a save
         // (resume, a snapshot) has a new console log without the report, and answers SSH.
-        if (!ready_report(console_log()) && !port_open(guest_address(), 22))
-            wait_until_ready(progress);
-        else
+        if (const auto report = ready_report(console_log())) {
+            // A killed `up` may have seen the report and died before it pinned the host key.
+            pin_host_key(*report);
             wait_for_ssh(boot_timeout());
+        } else if (port_open(guest_address(), 22)) {
+            wait_for_ssh(boot_timeout());
+        } else {
+            wait_until_ready(progress);
+        }
         return;
     case MachineState::paused:
         // A killed `up` leaves libvirtd starting the domain, paused until QEMU is set up;
@@ -439,22 +444,26 @@ void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep s
             state, describe_lease(connection(), network_name, mac_), console_log().string(),
             last_lines(console_log(), 20)));
     }
+    pin_host_key(*report);
+    progress(fmt::format("{} is ready (guest uptime {} s)", domain_name_, report->uptime));
+}
+
+void LibvirtMachine::pin_host_key(const ReadyReport& report) {
     const auto address = guest_address();
     const auto known_hosts = config_.state_dir / "known_hosts";
-    if (!report->host_key.empty()) {
+    if (!report.host_key.empty()) {
         const auto pinned = ssh::pinned_host_key(known_hosts, address, 22);
         const auto key_only = [](const std::string& line) {
             const auto first = line.find(' ');
             return line.substr(0, line.find(' ', first + 1));
         };
-        if (pinned && key_only(*pinned) != key_only(report->host_key))
+        if (pinned && key_only(*pinned) != key_only(report.host_key))
             throw LibvirtError(fmt::format(
                 "the VM {} now has another SSH host key than the one pinned in {}; if its data "
                 "disk was replaced on purpose, run 'lcloud destroy' and 'lcloud up'",
                 domain_name_, known_hosts.string()));
-        if (!pinned) ssh::pin_host_key(known_hosts, address, 22, report->host_key);
+        if (!pinned) ssh::pin_host_key(known_hosts, address, 22, report.host_key);
     }
-    progress(fmt::format("{} is ready (guest uptime {} s)", domain_name_, report->uptime));
 }
 
 void LibvirtMachine::wait_for_ssh(std::chrono::milliseconds timeout) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "project/model.hpp"
+#include "providers/libvirt/console_watch.hpp"
 #include "providers/libvirt/handles.hpp"
 #include "providers/machine.hpp"
 
@@ -65,6 +66,9 @@ class LibvirtMachine final : public Machine {
     enum class CheckpointStep { none, take, go_on };
     void wait_until_ready(const Progress& progress, CheckpointStep step = CheckpointStep::none);
     void wait_for_ssh(std::chrono::milliseconds timeout);
+    // Pins the host key the guest printed on its console, unless one is pinned already (and
+    // refuses another one).
+    void pin_host_key(const ReadyReport& report);
     // Runs a command in the guest as root; throws on a non-zero exit.
     std::string guest_run(const std::string& command);
     std::chrono::milliseconds boot_timeout() const;
