@@ -7,9 +7,17 @@
 
 namespace lcloud::providers::libvirt {
 
+std::string last_libvirt_error() {
+    const virErrorPtr error = virGetLastError();
+    return error && error->message ? error->message : "unknown libvirt error";
+}
+
 void throw_libvirt(const std::string& what) {
-    const char* message = virGetLastErrorMessage();
-    throw LibvirtError(fmt::format("{}: {}", what, message ? message : "unknown libvirt error"));
+    throw_libvirt(what, last_libvirt_error());
+}
+
+void throw_libvirt(const std::string& what, const std::string& message) {
+    throw LibvirtError(fmt::format("{}: {}", what, message));
 }
 
 namespace {

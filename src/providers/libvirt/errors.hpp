@@ -24,7 +24,11 @@ class GuestNotReady : public LibvirtError {
     using LibvirtError::LibvirtError;
 };
 
-// Throws LibvirtError: "<what>: <libvirt's last error>".
+// libvirt's last error message, kept before a later call (a state check) replaces it.
+std::string last_libvirt_error();
+
+// Throws LibvirtError: "<what>: <libvirt's last error>" (or the message kept earlier).
 [[noreturn]] void throw_libvirt(const std::string& what);
+[[noreturn]] void throw_libvirt(const std::string& what, const std::string& message);
 
 } // namespace lcloud::providers::libvirt

@@ -127,8 +127,14 @@ void ensure_network(virConnectPtr connection) {
         if (!network) throw_libvirt(fmt::format("defining the libvirt network {}", network_name));
     }
     if (virNetworkIsActive(network.get()) == 1) return;
-    if (virNetworkCreate(network.get()) != 0 && virNetworkIsActive(network.get()) != 1)
-        throw_libvirt(fmt::format("starting the libvirt network {}", network_name));
+    if (virNetworkCreate(network.get()) != 0) {
+        auto why = last_libvirt_error();
+        if (virNetworkIsActive(network.get()) == 1) return;
+        // Debian's libvirt only recommends it, so an install without recommends lacks it.
+        if (why.find("dnsmasq") != std::string::npos)
+            why += "; libvirt's networks need dnsmasq: apt-get install dnsmasq-base";
+        throw_libvirt(fmt::format("starting the libvirt network {}", network_name), why);
+    }
     virNetworkSetAutostart(network.get(), 1);
 }
 

@@ -232,9 +232,11 @@ void LibvirtMachine::up(const Progress& progress) {
     case MachineState::paused:
         // A killed `up` leaves libvirtd starting the domain, paused until QEMU is set up;
         // resuming it then races libvirtd's own resume.
-        if (!still_starting(domain.get()) && virDomainResume(domain.get()) != 0 &&
-            state_of(domain.get()) != MachineState::running)
-            throw_libvirt("resuming " + domain_name_);
+        if (!still_starting(domain.get()) && virDomainResume(domain.get()) != 0) {
+            const auto why = last_libvirt_error();
+            if (state_of(domain.get()) != MachineState::running)
+                throw_libvirt("resuming " + domain_name_, why);
+        }
         wait_while_starting(domain.get());
         return up(progress);
     case MachineState::saved:
@@ -509,8 +511,11 @@ void LibvirtMachine::halt(std::chrono::seconds timeout) {
         spdlog::warn("{} did not power off within {} s of the ACPI request; forcing it off",
                      domain_name_, timeout.count());
     }
-    if (virDomainDestroy(domain.get()) != 0 && state_of(domain.get()) != MachineState::shut_off)
-        throw_libvirt(fmt::format("powering off {}", domain_name_));
+    if (virDomainDestroy(domain.get()) != 0) {
+        const auto why = last_libvirt_error();
+        if (state_of(domain.get()) != MachineState::shut_off)
+            throw_libvirt(fmt::format("powering off {}", domain_name_), why);
+    }
 }
 
 void LibvirtMachine::suspend() {

@@ -49,9 +49,11 @@ void LibvirtMachine::restore_pristine(const Progress& progress) {
                                        domain_name_));
     auto domain = require("reset");
     // Everything since the pristine state goes, the running VM and a suspended one's memory too.
-    if (virDomainIsActive(domain.get()) == 1 && virDomainDestroy(domain.get()) != 0 &&
-        state_of(domain.get()) != MachineState::shut_off)
-        throw_libvirt(fmt::format("powering off {}", domain_name_));
+    if (virDomainIsActive(domain.get()) == 1 && virDomainDestroy(domain.get()) != 0) {
+        const auto why = last_libvirt_error();
+        if (state_of(domain.get()) != MachineState::shut_off)
+            throw_libvirt(fmt::format("powering off {}", domain_name_), why);
+    }
     if (virDomainHasManagedSaveImage(domain.get(), 0) == 1)
         virDomainManagedSaveRemove(domain.get(), 0);
     for (const auto& file : record["pristine"].value("disks", std::vector<std::string>{}))

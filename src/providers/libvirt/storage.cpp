@@ -38,9 +38,11 @@ void ensure_pool(virConnectPtr connection) {
                 fmt::format("making the directory {} of the pool {}", pool_dir, pool_name));
         virStoragePoolSetAutostart(pool.get(), 1);
     }
-    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0 &&
-        virStoragePoolIsActive(pool.get()) != 1)
-        throw_libvirt(fmt::format("starting the storage pool {}", pool_name));
+    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
+        const auto why = last_libvirt_error();
+        if (virStoragePoolIsActive(pool.get()) != 1)
+            throw_libvirt(fmt::format("starting the storage pool {}", pool_name), why);
+    }
 }
 
 fs::path ensure_volume(virConnectPtr connection, const std::string& name, uint64_t capacity,
