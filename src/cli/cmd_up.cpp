@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <optional>
+#include <spdlog/spdlog.h>
 
 namespace lcloud::cli {
 
@@ -79,6 +80,7 @@ void bring_up(Context& context, const std::vector<std::string>& services, bool r
         }
         // The agent starts right after the guest says it is ready.
         environment.agent.emplace(machine->connect_agent(std::chrono::seconds(30)));
+        spdlog::debug("connected to the agent in the VM");
         // A VM resumed from suspend gets back its containers' binds of shared folders.
         attach_container_shares(environment);
         vm_images.emplace(machine->ssh_endpoint(), state.path(),

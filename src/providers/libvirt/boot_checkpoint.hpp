@@ -8,12 +8,14 @@
 // without its uuid, kept beside it with the uuid): destroy keeps it with the image cache, and the
 // project's next VM, defined again under that uuid, restores it too.
 
+#include "common/fd.hpp"
 #include "providers/libvirt/handles.hpp"
 
 #include <filesystem>
 #include <libvirt/libvirt.h>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace lcloud::providers::libvirt {
 
@@ -49,17 +51,22 @@ struct CheckpointFacts {
 std::optional<CheckpointFacts> checkpoint_facts(const std::string& domain_name);
 void write_checkpoint_facts(const std::string& domain_name, const CheckpointFacts& facts);
 
-// Writes to the guest's serial console through libvirt, held open until destroyed: QEMU reads
-// a pty only while someone holds its other end.
+// Writes to the guest's serial console, held open until destroyed (QEMU drops what a client
+// sent when it hangs up at once): through the socket QEMU listens on, or, for a console that is
+// a pty (a domain defined by an older lcloud), through libvirt, as QEMU reads a pty only while
+// someone holds its other end.
 class ConsoleWriter {
   public:
-    ConsoleWriter(virConnectPtr connection, virDomainPtr domain, const std::string& domain_name);
+    ConsoleWriter(virConnectPtr connection, virDomainPtr domain, const std::string& domain_name,
+                  const std::filesystem::path& socket);
     ConsoleWriter(const ConsoleWriter&) = delete;
     ConsoleWriter& operator=(const ConsoleWriter&) = delete;
     ~ConsoleWriter();
     void send(const std::string& text);
 
   private:
+    Fd socket_;
+    std::thread drain_;
     virStreamPtr stream_ = nullptr;
     std::string domain_name_;
 };

@@ -61,7 +61,7 @@ bool wait_on_log(const fs::path& log, std::chrono::milliseconds timeout, const G
         pollfd entry{watch.get(), POLLIN, 0};
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
         ::poll(&entry, watch.get() >= 0 ? 1 : 0,
-               static_cast<int>(std::min<long>(left.count(), watch.get() >= 0 ? 500 : 50)));
+               static_cast<int>(std::min<long>(left.count(), watch.get() >= 0 ? 100 : 50)));
         char drain[4096];
         while (watch.get() >= 0 && ::read(watch.get(), drain, sizeof drain) > 0) {
         }

@@ -65,10 +65,18 @@ std::string domain_xml(const DomainSpec& spec) {
                          xml_escape(share.host.string()), xml_escape(share.tag),
                          share.readonly ? "<readonly/>" : ""));
     }
+    // A socket rather than a pty: QEMU reads a pty only once it notices the other end open, which
+    // it checks once a second, and the "go" line of a restored boot checkpoint would wait for it.
+    const auto source = spec.console_socket.empty()
+                            ? std::string()
+                            : fmt::format("<source mode='bind' path='{}'/>",
+                                          xml_escape(spec.console_socket.string()));
+    const char* type = spec.console_socket.empty() ? "pty" : "unix";
     line(fmt::format(
-        "    <serial type='pty'><log file='{}' append='off'/><target port='0'/></serial>",
-        xml_escape(spec.console_log.string())));
-    line("    <console type='pty'><target type='serial' port='0'/></console>");
+        "    <serial type='{}'>{}<log file='{}' append='off'/><target port='0'/></serial>", type,
+        source, xml_escape(spec.console_log.string())));
+    line(fmt::format("    <console type='{}'>{}<target type='serial' port='0'/></console>", type,
+                     source));
     line("    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>");
     line("    <memballoon model='none'/>");
     // No USB controller: nothing uses it, and the kernel's USB hand-off quirk costs 0.2 s.

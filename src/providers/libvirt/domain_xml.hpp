@@ -32,6 +32,8 @@ struct DomainSpec {
     std::string mac;
     std::vector<DomainShare> shares;
     std::filesystem::path console_log;
+    // Where QEMU listens for the serial console; empty: a pty.
+    std::filesystem::path console_socket;
     uid_t uid = 0; // qemu runs as this user, so that shared folders keep their owner
     gid_t gid = 0;
     std::string project_dir; // recorded in the domain's metadata

@@ -281,6 +281,8 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     spec.memory_bytes = config_.vm.memory_bytes;
     spec.mac = mac_;
     spec.console_log = console_log();
+    spec.console_socket = console_socket();
+    fs::create_directories(spec.console_socket.parent_path());
     spec.uid = ::getuid();
     spec.gid = ::getgid();
     spec.project_dir = config_.project_dir.string();
@@ -361,8 +363,10 @@ void LibvirtMachine::create_and_boot(const Progress& progress) {
     if (restorable) {
         progress(fmt::format("starting {} from its boot checkpoint", domain_name_));
         std::string why;
-        if (restore_checkpoint(connection, domain_name_, why))
+        if (restore_checkpoint(connection, domain_name_, why)) {
+            spdlog::debug("{}: restored from its boot checkpoint", domain_name_);
             return wait_until_ready(progress, CheckpointStep::go_on);
+        }
         progress(fmt::format("warning: the boot checkpoint of {} does not restore ({}); booting "
                              "afresh",
                              domain_name_, why));
@@ -400,7 +404,10 @@ void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep s
     std::unique_ptr<ConsoleWriter> console;
     auto last_go = std::chrono::steady_clock::time_point{};
     const auto at_checkpoint = [&] {
-        if (log_has(console_log(), checkpoint_passed_marker)) return;
+        if (log_has(console_log(), checkpoint_passed_marker)) {
+            console.reset();
+            return;
+        }
         if (!waiting && !log_has(console_log(), checkpoint_marker)) return;
         if (step == CheckpointStep::take) {
             step = CheckpointStep::none;
@@ -411,11 +418,12 @@ void LibvirtMachine::wait_until_ready(const Progress& progress, CheckpointStep s
         }
         waiting = true;
         const auto now = std::chrono::steady_clock::now();
-        if (now - last_go < 300ms) return;
+        if (now - last_go < 100ms) return;
         last_go = now;
         if (!console)
             console = std::make_unique<ConsoleWriter>(
-                connection(), require("start from the boot checkpoint").get(), domain_name_);
+                connection(), require("start from the boot checkpoint").get(), domain_name_,
+                console_socket());
         console->send(checkpoint_go_line(key_word));
     };
     const auto report = wait_for_ready(
@@ -617,6 +625,9 @@ DestroyReport LibvirtMachine::destroy(bool keep_images) {
             throw_libvirt(fmt::format("removing the VM {}", domain_name_));
         removed.push_back("VM " + domain_name_);
     }
+    // QEMU leaves the socket of the console it listened on.
+    std::error_code ignored_error;
+    fs::remove(console_socket(), ignored_error);
     bool checkpoint_kept = false;
     if (!keep_images) {
         std::error_code ignored;

@@ -49,6 +49,10 @@ class LibvirtMachine final : public Machine {
 
     const std::string& domain_name() const { return domain_name_; }
     std::filesystem::path console_log() const { return config_.state_dir / "console.log"; }
+    // Outside the project: a socket's path must be short.
+    std::filesystem::path console_socket() const {
+        return std::filesystem::path("/run/lcloud/consoles") / (domain_name_ + ".sock");
+    }
 
   private:
     virConnectPtr connection();

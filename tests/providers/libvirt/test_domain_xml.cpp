@@ -56,6 +56,17 @@ TEST_CASE(
         xml_select(xml, "/domain/devices/filesystem[target/@dir='lcloud1']/readonly", "").empty());
     CHECK(one("/domain/devices/filesystem[1]/@accessmode") == "mapped");
     CHECK(one("/domain/devices/serial/log/@file") == spec.console_log);
+    CHECK(one("/domain/devices/serial/@type") == "pty");
+    spec.console_socket = "/run/lcloud/consoles/lcloud-demo-12345678.sock";
+    const auto with_socket = domain_xml(spec);
+    CHECK(xml_select(with_socket, "/domain/devices/serial/@type", "") ==
+          std::vector<std::string>{"unix"});
+    CHECK(xml_select(with_socket, "/domain/devices/serial/source/@path", "") ==
+          std::vector<std::string>{spec.console_socket.string()});
+    CHECK(xml_select(with_socket, "/domain/devices/serial/source/@mode", "") ==
+          std::vector<std::string>{"bind"});
+    CHECK(xml_select(with_socket, "/domain/devices/serial/log/@file", "") ==
+          std::vector<std::string>{spec.console_log.string()});
     CHECK(one("/domain/seclabel/label") == "+1000:+1000");
 
     spec.root_disk = "/pool/root.qcow2";
