@@ -4,6 +4,7 @@
 #include "agent/protocol/protocol.hpp"
 #include "agent/server/session.hpp"
 #include "agent/server/streams.hpp"
+#include "agent/server/wait.hpp"
 #include "runtime/image/build/bootstrap.hpp"
 #include "runtime/image/build/build.hpp"
 #include "runtime/image/store.hpp"
@@ -183,6 +184,10 @@ nlohmann::json Agent::handle(Session& session, int64_t id, const std::string& me
     }
     if (method == "container.exec") {
         start_exec(session, id, supervisor, loop_, required(params, "id", method), params);
+        return nullptr;
+    }
+    if (method == "container.wait") {
+        start_wait(session, id, supervisor, loop_, params);
         return nullptr;
     }
     if (method == "events.subscribe") {

@@ -122,6 +122,7 @@ void wait_for(agent::AgentClient& agent, const std::string& environment,
     const auto deadline = Clock::now() + timeout;
     // Said once, and only when there is something to wait for (not on a no-op up).
     bool said = false;
+    bool agent_waits = true;
     for (;;) {
         bool all = true, any = false;
         for (const auto& status : environment_containers(agent, environment)) {
@@ -146,11 +147,28 @@ void wait_for(agent::AgentClient& agent, const std::string& environment,
             progress(fmt::format("waiting for {} to be {} (for {})", dependency.name,
                                  healthy ? "healthy" : "completed", waiter));
         said = true;
-        if (Clock::now() > deadline)
+        const auto now = Clock::now();
+        if (now > deadline)
             throw Error(fmt::format("{} did not become {} within {} s, and {} waits for it; see "
                                     "'lcloud ps' and 'lcloud logs {}'",
                                     dependency.name, healthy ? "healthy" : "completed",
                                     timeout.count(), waiter, dependency.name));
+        // The agent answers at the service's next event; one from before lcloud-agent had
+        // container.wait is asked again after a pause.
+        if (agent_waits) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+            try {
+                agent.call("container.wait",
+                           {{"environment", environment},
+                            {"service", dependency.name},
+                            {"condition", healthy ? "healthy" : "completed"},
+                            {"timeout_ms", std::min<int64_t>(left.count() + 1, 1000)}});
+                continue;
+            } catch (const agent::AgentError& error) {
+                if (error.kind() != "unknown_method") throw;
+                agent_waits = false;
+            }
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
 }

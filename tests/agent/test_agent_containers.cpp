@@ -144,6 +144,38 @@ TEST_CASE("agent: health goes from starting to healthy, and to unhealthy") {
     CHECK(agent.eventually([&] { return agent.status(slow.id).health == "unhealthy"; }));
 }
 
+TEST_CASE("agent: container.wait answers when the service turns healthy, or at its timeout") {
+    AgentFixture agent;
+    auto slow =
+        agent.spec("slow", {"/bin/sh", "-c", "sleep 1.5; touch /tmp/ready; exec sleep 300"});
+    slow.health =
+        agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 60000, 1000, 30000, 2, 100};
+    agent.create(slow);
+    const nlohmann::json wait{
+        {"environment", agent.environment}, {"service", "slow"}, {"condition", "healthy"}};
+    auto with_timeout = [&](int64_t ms) {
+        auto params = wait;
+        params["timeout_ms"] = ms;
+        return params;
+    };
+    CHECK(agent.client->call("container.wait", with_timeout(100)).at("met") == false);
+    // Each answer comes at an event of the service: the health check that passes is one.
+    const auto start = std::chrono::steady_clock::now();
+    bool met = false;
+    for (int turn = 0; turn < 5 && !met; ++turn)
+        met = agent.client->call("container.wait", with_timeout(20000)).at("met").get<bool>();
+    CHECK(met);
+    CHECK(std::chrono::steady_clock::now() - start < 15s);
+    CHECK(agent.status(slow.id).health == "healthy");
+    // Met already: at once.
+    CHECK(agent.client->call("container.wait", with_timeout(20000)).at("met") == true);
+    auto other = with_timeout(100);
+    other["service"] = "none";
+    CHECK(agent.client->call("container.wait", other).at("met") == false);
+    other["condition"] = "happy";
+    CHECK_THROWS_AS(agent.client->call("container.wait", other), agent::AgentError);
+}
+
 TEST_CASE("agent: start_interval checks a starting container often, then interval applies") {
     AgentFixture agent;
     auto quick =

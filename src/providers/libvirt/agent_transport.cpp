@@ -38,7 +38,7 @@ agent::AgentClient connect_agent_over_ssh(const SshEndpoint& endpoint,
             refused = error.what();
         }
         if (std::chrono::steady_clock::now() >= deadline) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     spdlog::debug("{}: {}; trying lcloud-agent attach", description, refused);
     try {
