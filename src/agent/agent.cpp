@@ -83,6 +83,9 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)), lock_(lock_ro
         }
     });
     supervisor_->recover();
+    // Once serving: under TCG a network's bridge and rules take a while, which the host's SSH
+    // handshake then hides.
+    loop_.after(Clock::duration(0), [this] { supervisor_->prepare_networks(); });
 }
 
 Agent::~Agent() {

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <set>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -475,6 +476,20 @@ void Supervisor::unpublish_ports(Managed& container) {
     }
     container.status.ports.clear();
     container.ports_published = false;
+}
+
+void Supervisor::prepare_networks() {
+    std::set<std::string> names;
+    for (const auto& [id, container] : containers_)
+        if (!container->status.spec.network.empty()) names.insert(container->status.spec.network);
+    for (const auto& name : names) {
+        try {
+            ready_network(name);
+        } catch (const std::exception& error) {
+            // The container's start sets it up again, and says what fails.
+            spdlog::warn("agent: preparing the network {}: {}", name, error.what());
+        }
+    }
 }
 
 std::string Supervisor::ready_network(const std::string& name) {

@@ -66,6 +66,9 @@ class Supervisor {
     // Takes back what the previous agent left: running containers are adopted, dead ones
     // cleaned up and restarted by their policy, runtime containers without a record killed.
     void recover();
+    // Sets up the networks of the recorded containers, ahead of their start: at boot the next
+    // `up` then finds them ready.
+    void prepare_networks();
 
     // Creates and starts a container. Throws Error (unknown image, taken id, bad spec) having
     // left nothing behind.
