@@ -16,7 +16,6 @@ struct WaitStream : Session::Stream {
     EventLoop* loop = nullptr;
     int subscription = 0;
     std::optional<EventLoop::TimerId> answer;
-    bool answering = false;
     ~WaitStream() override {
         supervisor->unsubscribe(subscription);
         if (answer) loop->cancel(*answer);
@@ -69,14 +68,12 @@ void start_wait(Session& session, int64_t id, Supervisor& supervisor, EventLoop&
                     id, {{"met", service_meets(supervisor, environment, service, condition)}});
             });
     };
-    waiting->subscription = supervisor.subscribe(
-        [waiting, answer_after, environment, service](const nlohmann::json& event) {
-            if (waiting->answering || event.value("environment", "") != environment ||
-                event.value("service", "") != service)
-                return;
-            waiting->answering = true;
-            answer_after(Clock::duration(0));
-        });
+    waiting->subscription = supervisor.subscribe([waiting, answer_after, environment,
+                                                  service](const nlohmann::json& event) {
+        if (event.value("environment", "") != environment || event.value("service", "") != service)
+            return;
+        answer_after(Clock::duration(0));
+    });
     answer_after(timeout);
     session.open_stream(id, std::move(stream));
 }

@@ -1,6 +1,7 @@
 #include "providers/libvirt/boot_checkpoint.hpp"
 
 #include "providers/libvirt/errors.hpp"
+#include "runtime/container/console.hpp"
 #include "state/atomic_file.hpp"
 
 #include <cerrno>
@@ -10,7 +11,6 @@
 #include <libvirt/virterror.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 namespace lcloud::providers::libvirt {
 
@@ -66,8 +66,7 @@ bool restore_checkpoint(virConnectPtr connection, const std::string& domain_name
                               definition.empty() ? nullptr : definition.c_str(),
                               VIR_DOMAIN_SAVE_RUNNING) == 0)
         return true;
-    const virErrorPtr error = virGetLastError();
-    why = error && error->message ? error->message : "unknown libvirt error";
+    why = last_libvirt_error();
     return false;
 }
 
@@ -107,17 +106,7 @@ ConsoleWriter::ConsoleWriter(virConnectPtr connection, virDomainPtr domain,
     : domain_name_(domain_name) {
     std::error_code error;
     if (fs::is_socket(socket, error)) {
-        socket_ = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        const auto path = socket.string();
-        if (!socket_ || path.size() >= sizeof address.sun_path)
-            throw LibvirtError(fmt::format("opening the serial console of {} at {}: {}",
-                                           domain_name, path, std::strerror(errno)));
-        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-        if (::connect(socket_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-            throw LibvirtError(fmt::format("connecting to the serial console of {} at {}: {}",
-                                           domain_name, path, std::strerror(errno)));
+        socket_ = runtime::connect_console_socket(socket);
         // QEMU sends its client all that the guest writes (the log has it too). Unread, it
         // would stall the guest's console, and the guest with it: one byte is one message, and
         // a few hundred fill the socket.
