@@ -6,6 +6,7 @@
 #include "agent/ports/host_forwarder.hpp"
 #include "agent/protocol/protocol.hpp"
 #include "agent/server/attach.hpp"
+#include "common/fd.hpp"
 #include "state/atomic_file.hpp"
 
 #include <CLI/CLI.hpp>
@@ -16,11 +17,20 @@
 #include <optional>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
+
+void append_output_to(const std::filesystem::path& log) {
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out < 0) lcloud::throw_errno("open", log.string());
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close(out);
+}
 
 // Detaches from the caller: a new session, stdio to the log file, and the caller returns at
 // once. Returns in the daemon only.
@@ -32,11 +42,9 @@ void daemonize(const std::filesystem::path& log_file) {
     ::setsid();
     if (const pid_t second = ::fork(); second != 0) ::_exit(second < 0 ? 1 : 0);
     std::filesystem::create_directories(log_file.parent_path());
-    const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     ::dup2(null, 0);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
+    append_output_to(log_file);
     ::chdir("/");
 }
 
@@ -57,6 +65,21 @@ int run_forwarder(std::filesystem::path state_dir, bool foreground) {
     agent::HostForwarder forwarder(state_dir);
     forwarder.run();
     return 0;
+}
+
+// `serve --start-after FILE`: the VM's init starts the agent before its boot checkpoint, so that
+// a restore finds it linked and loaded (under TCG that costs a tenth of a second); it goes on
+// once FILE exists, which the init creates when the agent's root (the data disk) is mounted.
+void wait_for_file(const std::filesystem::path& file) {
+    lcloud::Fd watch(::inotify_init1(IN_CLOEXEC));
+    if (!watch) lcloud::throw_errno("inotify_init1", file.string());
+    // Watched before looked for: a file made in between is not missed.
+    if (::inotify_add_watch(watch.get(), file.parent_path().c_str(), IN_CREATE | IN_MOVED_TO) < 0)
+        lcloud::throw_errno("inotify_add_watch", file.parent_path().string());
+    char events[4096];
+    while (!std::filesystem::exists(file))
+        if (::read(watch.get(), events, sizeof events) < 0 && errno != EINTR)
+            lcloud::throw_errno("read inotify events for", file.string());
 }
 
 } // namespace
@@ -84,6 +107,12 @@ int main(int argc, char** argv) {
                       "The nice value to take once loaded (the VM's init starts the agent niced, "
                       "so that loading it does not slow the SSH server beside it)");
     serve->add_flag("--daemon", daemon, "Detach; log to ROOT/agent.log");
+    std::filesystem::path start_after;
+    std::filesystem::path log_file;
+    serve->add_option("--start-after", start_after,
+                      "Load, then wait until this file exists before anything else (the VM's init "
+                      "starts the agent before its boot checkpoint)");
+    serve->add_option("--log", log_file, "Append stdout and stderr to this file once started");
     serve->add_flag("--exit-when-empty", options.exit_when_empty,
                     "Exit once no container and no client is left");
     auto* stdio = app.add_subcommand("stdio", "Serve one client on stdin and stdout");
@@ -114,6 +143,9 @@ int main(int argc, char** argv) {
         spdlog::set_default_logger(spdlog::stderr_logger_st("agent"));
         spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
         if (serve->parsed()) {
+            if (!start_after.empty()) wait_for_file(start_after);
+            // The log may live on a disk mounted only once the agent may start.
+            if (!log_file.empty()) append_output_to(log_file);
             // Before any container is recovered or started: they inherit it.
             if (priority && ::setpriority(PRIO_PROCESS, 0, *priority) != 0)
                 spdlog::warn("agent: cannot take nice value {}: {}", *priority,

@@ -7,8 +7,10 @@
 #include "agent/agent_fixture.hpp"
 
 #include <csignal>
+#include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace lcloud::test {
 
@@ -16,7 +18,10 @@ struct ServingAgent {
     TempDir dir;
     pid_t pid = 0;
 
-    ServingAgent() { start(); }
+    // `extra` goes after serve's own options (say --start-after FILE).
+    explicit ServingAgent(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+        start();
+    }
     ~ServingAgent() {
         stop(SIGTERM);
         clean_agent_root(root());
@@ -26,10 +31,14 @@ struct ServingAgent {
         REQUIRE(pid >= 0);
         if (pid == 0) {
             ::setenv("LCLOUD_AGENT_NO_FSYNC", "1", 1);
-            const std::string root = this->root().string();
-            const std::string socket = this->socket();
-            ::execl(LCLOUD_AGENT_BINARY, "lcloud-agent", "serve", "--root", root.c_str(),
-                    "--socket", socket.c_str(), nullptr);
+            std::vector<std::string> args{"lcloud-agent",  "serve",    "--root",
+                                          root().string(), "--socket", socket()};
+            args.insert(args.end(), extra_.begin(), extra_.end());
+            std::vector<char*> argv;
+            for (auto& arg : args)
+                argv.push_back(arg.data());
+            argv.push_back(nullptr);
+            ::execv(LCLOUD_AGENT_BINARY, argv.data());
             ::_exit(127);
         }
     }
@@ -49,6 +58,9 @@ struct ServingAgent {
         FAIL("the agent did not listen on " << socket());
         throw std::logic_error("unreachable");
     }
+
+  private:
+    std::vector<std::string> extra_;
 };
 
 } // namespace lcloud::test

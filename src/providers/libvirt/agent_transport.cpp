@@ -28,14 +28,16 @@ agent::AgentClient connect_agent_over_ssh(const SshEndpoint& endpoint,
                                           std::chrono::milliseconds wait) {
     auto session = ssh::Session::connect(ssh_target(endpoint));
     const std::string description = fmt::format("the agent in the VM ({})", session.where());
+    spdlog::debug("{}: SSH session up", description);
     const auto deadline = std::chrono::steady_clock::now() + wait;
     std::string refused;
-    for (;;) {
+    for (int attempt = 1;; ++attempt) {
         try {
             auto channel = session.open_forward("127.0.0.1", agent_tcp_port);
             return bridged_client(std::move(session), std::move(channel), description);
         } catch (const ssh::SshError& error) {
             refused = error.what();
+            spdlog::debug("{}: attempt {}: {}", description, attempt, refused);
         }
         if (std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
