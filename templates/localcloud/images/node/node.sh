@@ -1,7 +1,8 @@
 #!/bin/sh
 set -eu
 trap 'exit 0' TERM INT
-until busybox wget -qO- "${MASTER_URL}/cgi-bin/register?name=$(hostname)" >/dev/null 2>&1; do
+read -r name </etc/hostname
+until busybox wget -qO- "${MASTER_URL}/cgi-bin/register?name=${name}" >/dev/null 2>&1; do
     sleep 1
 done
 printf '<meta http-equiv="refresh" content="0; url=/cgi-bin/index">\n' > /srv/www/index.html
