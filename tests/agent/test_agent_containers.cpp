@@ -242,6 +242,24 @@ TEST_CASE("agent: a container gets SIGTERM on stop, with no signal blocked or ig
     CHECK(stopped.at("exit_code") == 0);
 }
 
+TEST_CASE("agent: a SIGTERM its init did not catch yet is sent again once it does") {
+    AgentFixture agent;
+    const auto out = agent.dir.path() / "out";
+    std::filesystem::create_directories(out);
+    // As pid 1 the shell loses a SIGTERM that comes during its first second: it has no trap yet.
+    auto late = agent.spec("late", {"sh", "-c",
+                                    "sleep 1; trap 'touch /out/terminated; exit 0' TERM; "
+                                    "while true; do sleep 0.1; done"});
+    late.mounts = {{"bind", out.string(), "/out", false}};
+    late.stop_grace_ms = 10000;
+    agent.create(late);
+    const auto started = std::chrono::steady_clock::now();
+    const auto stopped = agent.client->call("container.stop", {{"id", late.id}});
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    CHECK(std::filesystem::exists(out / "terminated"));
+    CHECK(stopped.at("exit_code") == 0);
+}
+
 TEST_CASE("agent: destroy leaves no link, mount, nftables rule, cgroup or process") {
     AgentFixture agent;
     auto web = agent.spec("web", web_server("x"));

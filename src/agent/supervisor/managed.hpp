@@ -23,6 +23,7 @@ struct Supervisor::Managed {
     Clock::time_point started;
     int backoff_step = 0;
     std::optional<EventLoop::TimerId> kill_timer;
+    std::optional<EventLoop::TimerId> stop_signal_timer; // resends SIGTERM once it is caught
     std::optional<EventLoop::TimerId> restart_timer;
     std::optional<EventLoop::TimerId> health_timer;
     int failing_streak = 0;

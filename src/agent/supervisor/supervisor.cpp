@@ -278,8 +278,10 @@ void Supervisor::on_exit(Managed& container) {
     container.status.pid = 0;
     container.status.finished_at = now_rfc3339_nanos();
     if (container.kill_timer) services_.loop.cancel(*container.kill_timer);
+    if (container.stop_signal_timer) services_.loop.cancel(*container.stop_signal_timer);
     if (container.health_timer) services_.loop.cancel(*container.health_timer);
     container.kill_timer.reset();
+    container.stop_signal_timer.reset();
     container.health_timer.reset();
     if (container.logs) container.logs->flush();
     release_runtime(container);
@@ -373,13 +375,7 @@ void Supervisor::stop(const std::string& id, Done done, bool kill) {
     if (done) container.on_stopped.push_back(std::move(done));
     if (container.kill_timer) return; // already stopping
     save(container);
-    if (!kill) {
-        try {
-            runtime::kill_container(services_.runtime, id, SIGTERM, false);
-        } catch (const std::exception& error) {
-            spdlog::warn("agent: SIGTERM to {}: {}", id, error.what());
-        }
-    }
+    if (!kill) send_stop_signal(container);
     container.kill_timer = services_.loop.after(
         std::chrono::milliseconds(kill ? 0 : container.status.spec.stop_grace_ms), [this, id] {
             const auto found = containers_.find(id);

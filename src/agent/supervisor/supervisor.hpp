@@ -113,6 +113,8 @@ class Supervisor {
     void schedule_next_health(Managed& container);
     void run_health_check(Managed& container);
     void on_health_result(Managed& container, bool passed);
+    void send_stop_signal(Managed& container);
+    void watch_stop_signal(Managed& container);
     void save(const Managed& container) const;
     void emit(const Managed& container, const std::string& action);
     void finish_removal(Managed& container);
