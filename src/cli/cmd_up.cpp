@@ -16,12 +16,12 @@ namespace lcloud::cli {
 
 namespace {
 
-// The host side of each published port: the VM's agent binds the same number on 0.0.0.0.
+// The host side of each published port, and the port the VM's agent binds for it on 0.0.0.0.
 std::vector<providers::forward::PortForward> vm_forwards(const project::Project& project) {
     std::vector<providers::forward::PortForward> forwards;
     for (const auto& port : engine::host_forwards(project))
         forwards.push_back({port.protocol == "udp" ? agent::Protocol::udp : agent::Protocol::tcp,
-                            port.host_ip, port.host_port, port.host_port});
+                            port.host_ip, port.host_port, port.guest_port});
     return forwards;
 }
 

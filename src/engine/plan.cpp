@@ -87,8 +87,23 @@ void vm_shared_source(const project::Project& project, const project::Container&
                             volume.where.column, container.name, mount.source));
 }
 
+std::string forward_host_ip(const project::PortMapping& port) {
+    return port.host_ip.empty() ? "127.0.0.1" : port.host_ip;
+}
+
+// The VM's port for a fixed host port: the one host_forwards chose.
+uint16_t guest_port(const std::vector<HostForward>& forwards, const std::string& protocol,
+                    const std::string& host_ip, uint16_t host_port) {
+    for (const auto& forward : forwards)
+        if (forward.protocol == protocol && forward.host_ip == host_ip &&
+            forward.host_port == host_port)
+            return forward.guest_port;
+    return host_port;
+}
+
 agent::ContainerSpec make_spec(const project::Project& project, const std::string& env,
-                               const project::Container& container, int replica) {
+                               const project::Container& container, int replica,
+                               const std::vector<HostForward>& forwards) {
     agent::ContainerSpec spec;
     spec.environment = env;
     spec.service = container.name;
@@ -105,15 +120,19 @@ agent::ContainerSpec make_spec(const project::Project& project, const std::strin
     spec.network = env;
     spec.aliases = {container.name};
     if (spec.replica) spec.aliases.push_back(fmt::format("{}-{}", container.name, replica));
+    const bool in_vm = project.provider == project::Provider::libvirt;
     for (const auto& port : container.ports) {
+        const std::string protocol = port.protocol == project::Protocol::udp ? "udp" : "tcp";
         const int count = port.container_end - port.container_start + 1;
-        for (int i = 0; i < count; ++i)
-            spec.ports.push_back(agent::PortSpec{
-                port.protocol == project::Protocol::udp ? "udp" : "tcp",
-                // In the VM, on every address: the host's forwarder comes in on its own.
-                project.provider == project::Provider::libvirt ? "0.0.0.0" : port.host_ip,
-                static_cast<uint16_t>(port.host_start ? port.host_start + i : 0),
-                static_cast<uint16_t>(port.container_start + i)});
+        for (int i = 0; i < count; ++i) {
+            auto host_port = static_cast<uint16_t>(port.host_start ? port.host_start + i : 0);
+            if (in_vm && host_port)
+                host_port = guest_port(forwards, protocol, forward_host_ip(port), host_port);
+            // In the VM, on every address: the host's forwarder comes in on its own.
+            spec.ports.push_back(agent::PortSpec{protocol, in_vm ? "0.0.0.0" : port.host_ip,
+                                                 host_port,
+                                                 static_cast<uint16_t>(port.container_start + i)});
+        }
     }
     int anonymous = 0;
     for (const auto& volume : container.volumes) {
@@ -203,11 +222,12 @@ std::vector<PlannedContainer> plan_containers(const project::Project& project) {
     };
     for (const auto& container : project.containers)
         visit(container);
+    const auto forwards = host_forwards(project);
     std::vector<PlannedContainer> plan;
     for (const auto* container : order)
         for (int replica = 1; replica <= std::max(1, container->replicas); ++replica)
-            plan.push_back({make_spec(project, env, *container, replica), container->depends_on,
-                            container->build});
+            plan.push_back({make_spec(project, env, *container, replica, forwards),
+                            container->depends_on, container->build});
     return plan;
 }
 
@@ -242,14 +262,31 @@ std::vector<HostForward> host_forwards(const project::Project& project) {
         for (const auto& port : container.ports) {
             if (port.host_start == 0) continue; // a port the agent picks: nothing fixed to forward
             const std::string protocol = port.protocol == project::Protocol::udp ? "udp" : "tcp";
-            const std::string host_ip = port.host_ip.empty() ? "127.0.0.1" : port.host_ip;
             const int count = port.container_end - port.container_start + 1;
             for (int i = 0; i < count; ++i) {
                 const auto host_port = static_cast<uint16_t>(port.host_start + i);
-                if (seen.emplace(protocol, host_ip, host_port).second)
-                    out.push_back({protocol, host_ip, host_port});
+                if (seen.emplace(protocol, forward_host_ip(port), host_port).second)
+                    out.push_back({protocol, forward_host_ip(port), host_port, 0});
             }
         }
+    // Each number keeps its own in the VM for the first address that has it; the others
+    // get numbers no host port of the file has.
+    std::set<std::pair<std::string, uint16_t>> taken;
+    for (const auto& forward : out)
+        taken.emplace(forward.protocol, forward.host_port);
+    std::set<std::pair<std::string, uint16_t>> used;
+    for (auto& forward : out) {
+        if (used.emplace(forward.protocol, forward.host_port).second) {
+            forward.guest_port = forward.host_port;
+            continue;
+        }
+        uint16_t candidate =
+            61000; // above the kernel's ephemeral ports, which the agent picks from
+        while (taken.count({forward.protocol, candidate}))
+            ++candidate;
+        taken.emplace(forward.protocol, candidate);
+        forward.guest_port = candidate;
+    }
     return out;
 }
 
@@ -260,8 +297,9 @@ void show_host_ports(const project::Project& project,
     for (auto& status : containers)
         for (auto& port : status.ports)
             for (const auto& forward : forwards)
-                if (forward.protocol == port.protocol && forward.host_port == port.host_port) {
+                if (forward.protocol == port.protocol && forward.guest_port == port.host_port) {
                     port.host_ip = forward.host_ip;
+                    port.host_port = forward.host_port;
                     break;
                 }
 }

@@ -33,12 +33,15 @@ std::vector<PlannedContainer> plan_containers(const project::Project& project);
 std::vector<PlannedContainer> select_services(const std::vector<PlannedContainer>& plan,
                                               const std::vector<std::string>& services);
 
-// A port the host must forward into the VM (provider libvirt): the VM's agent binds it on
-// 0.0.0.0 at the same number, and the host's forwarder relays host_ip:host_port to it.
+// A port the host must forward into the VM (provider libvirt): the VM's agent binds guest_port
+// on 0.0.0.0, and the host's forwarder relays host_ip:host_port to it. guest_port is host_port,
+// unless an earlier forward has that number on another host address: in the VM there is one
+// address, so such a forward gets a free number from 61000 up.
 struct HostForward {
     std::string protocol; // tcp | udp
     std::string host_ip;  // 127.0.0.1 unless the file names one
     uint16_t host_port = 0;
+    uint16_t guest_port = 0;
     bool operator==(const HostForward&) const = default;
 };
 
@@ -47,7 +50,7 @@ struct HostForward {
 std::vector<HostForward> host_forwards(const project::Project& project);
 
 // The containers' ports as the host sees them: for provider libvirt, each port the VM binds
-// on 0.0.0.0 shows the host address it is forwarded from.
+// on 0.0.0.0 shows the host address and port it is forwarded from.
 void show_host_ports(const project::Project& project,
                      std::vector<agent::ContainerStatus>& containers);
 

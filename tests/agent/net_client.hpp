@@ -25,20 +25,22 @@ inline uint16_t free_port(int type = SOCK_STREAM) {
     return ntohs(address.sin_port);
 }
 
-inline sockaddr_in loopback(uint16_t port) {
+// 127.0.0.1:port, or another address of the loopback network (all of 127/8 is local).
+inline sockaddr_in loopback(uint16_t port, const char* ip = "127.0.0.1") {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, ip, &address.sin_addr);
     return address;
 }
 
-// Sends `request` over TCP to 127.0.0.1:port and returns all it answers; nullopt when the
+// Sends `request` over TCP to ip:port and returns all it answers; nullopt when the
 // connection fails.
 inline std::optional<std::string> tcp_exchange(uint16_t port, const std::string& request,
-                                               int timeout_ms = 3000) {
+                                               int timeout_ms = 3000,
+                                               const char* ip = "127.0.0.1") {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    const auto address = loopback(port);
+    const auto address = loopback(port, ip);
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
         return std::nullopt;
     if (::write(fd.get(), request.data(), request.size()) < 0) return std::nullopt;
@@ -57,9 +59,10 @@ inline std::optional<std::string> tcp_exchange(uint16_t port, const std::string&
 }
 
 inline std::optional<std::string> udp_exchange(uint16_t port, const std::string& datagram,
-                                               int timeout_ms = 1000) {
+                                               int timeout_ms = 1000,
+                                               const char* ip = "127.0.0.1") {
     Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    const auto address = loopback(port);
+    const auto address = loopback(port, ip);
     ::sendto(fd.get(), datagram.data(), datagram.size(), 0,
              reinterpret_cast<const sockaddr*>(&address), sizeof address);
     pollfd ready{fd.get(), POLLIN, 0};

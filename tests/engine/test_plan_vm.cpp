@@ -104,11 +104,13 @@ containers:
     ports: ["8080:80", "192.168.1.5:8443:443", "9000-9001:9000-9001/udp", "3000"]
   admin:
     image: admin:1
+    ports: ["127.0.0.2:8080:80", "127.0.0.2:9000:9000/udp"]
 )",
                          dir.path() / "lcloud.yaml");
     const auto plan = engine::plan_containers(project);
     REQUIRE(plan.size() == 2);
     const auto& web = plan[0].spec.service == "web" ? plan[0].spec : plan[1].spec;
+    const auto& admin = plan[0].spec.service == "web" ? plan[1].spec : plan[0].spec;
     REQUIRE(web.ports.size() == 5);
     for (const auto& port : web.ports)
         CHECK(port.host_ip == "0.0.0.0");
@@ -119,11 +121,15 @@ containers:
     const auto forwards = engine::host_forwards(project);
     // 8443 on its own address, the UDP range port by port, nothing for the port the agent
     // picks.
-    const std::vector<engine::HostForward> expected{{"tcp", "127.0.0.1", 8080},
-                                                    {"tcp", "192.168.1.5", 8443},
-                                                    {"udp", "127.0.0.1", 9000},
-                                                    {"udp", "127.0.0.1", 9001}};
+    // A number that another address has already gets a VM port of its own: the VM has one.
+    const std::vector<engine::HostForward> expected{
+        {"tcp", "127.0.0.1", 8080, 8080},  {"tcp", "192.168.1.5", 8443, 8443},
+        {"udp", "127.0.0.1", 9000, 9000},  {"udp", "127.0.0.1", 9001, 9001},
+        {"tcp", "127.0.0.2", 8080, 61000}, {"udp", "127.0.0.2", 9000, 61000}};
     CHECK(forwards == expected);
+    REQUIRE(admin.ports.size() == 2);
+    CHECK(admin.ports[0].host_port == 61000);
+    CHECK(admin.ports[1].host_port == 61000);
 
     // What ps and port show: the host's side of each forward.
     std::vector<agent::ContainerStatus> containers(1);
@@ -132,6 +138,12 @@ containers:
     CHECK(containers[0].ports[0].host_ip == "127.0.0.1");
     CHECK(containers[0].ports[1].host_ip == "192.168.1.5");
     CHECK(containers[0].ports[4].host_ip == "0.0.0.0");
+    containers[0].ports = admin.ports;
+    engine::show_host_ports(project, containers);
+    CHECK(containers[0].ports[0].host_ip == "127.0.0.2");
+    CHECK(containers[0].ports[0].host_port == 8080);
+    CHECK(containers[0].ports[1].protocol == "udp");
+    CHECK(containers[0].ports[1].host_port == 9000);
 
     project.provider = project::Provider::local;
     CHECK(engine::host_forwards(project).empty());

@@ -37,11 +37,12 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
         "", "shared_folders:\n  - host: ./share\n    guest: /lcloud/share\n",
         fmt::format("  app:\n"
                     "    build: ./app\n"
-                    "    ports: [\"18080:80\"]\n"
+                    // The same number on a second host address: one port each in the VM.
+                    "    ports: [\"18080:80\", \"127.0.0.2:18080:80\"]\n"
                     "    volumes: [\"./share/sub:/srv/share\", \"/lcloud/share:/srv/guest:ro\"]\n"
                     "  echo:\n"
                     "    build: ./echo\n"
-                    "    ports: [\"{}:7/udp\"]\n",
+                    "    ports: [\"{0}:7/udp\", \"127.0.0.2:{0}:7/udp\"]\n",
                     udp_port));
     fs::create_directories(project.dir() / "echo");
     fs::copy_file(LCLOUD_UDP_ECHO_BINARY, project.dir() / "echo" / "udp-echo");
@@ -74,14 +75,16 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     // The port as the host will see it: the VM binds it on every address.
     CHECK(ps.output.find("127.0.0.1:18080->80/tcp") != std::string::npos);
     CHECK(ps.output.find(fmt::format("127.0.0.1:{}->7/udp", udp_port)) != std::string::npos);
+    CHECK(ps.output.find("127.0.0.2:18080->80/tcp") != std::string::npos);
+    CHECK(ps.output.find(fmt::format("127.0.0.2:{}->7/udp", udp_port)) != std::string::npos);
 
     // The host's port reaches the container through the one forwarder and the VM (httpd may
     // take a moment to listen under TCG).
-    const auto fetch = [] {
+    const auto fetch = [](const char* ip = "127.0.0.1") {
         std::optional<std::string> answer;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (!answer && std::chrono::steady_clock::now() < deadline) {
-            answer = tcp_exchange(18080, "GET / HTTP/1.0\r\n\r\n", 5000);
+            answer = tcp_exchange(18080, "GET / HTTP/1.0\r\n\r\n", 5000, ip);
             if (!answer) std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         return answer;
@@ -89,18 +92,22 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     const auto served = fetch();
     REQUIRE(served.has_value());
     CHECK(served->find("from the context") != std::string::npos);
+    const auto served_second = fetch("127.0.0.2");
+    REQUIRE(served_second.has_value());
+    CHECK(served_second->find("from the context") != std::string::npos);
     CHECK(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
 
     // A datagram to the host's UDP port comes back from the container in the VM. UDP is lossy
     // and udp-echo may not be bound yet: a few tries, each a new datagram.
-    const auto echo = [udp_port](const std::string& datagram) {
+    const auto echo = [udp_port](const std::string& datagram, const char* ip = "127.0.0.1") {
         std::optional<std::string> answer;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (!answer && std::chrono::steady_clock::now() < deadline)
-            answer = udp_exchange(udp_port, datagram, 1000);
+            answer = udp_exchange(udp_port, datagram, 1000, ip);
         return answer;
     };
     CHECK(echo("ping through the VM") == "ping through the VM");
+    CHECK(echo("ping on a second address", "127.0.0.2") == "ping on a second address");
 
     CHECK(trimmed(project.lcloud("exec app -- cat /srv/message.txt").output) == "from the context");
     CHECK(project.lcloud("exec app -- test -e /srv/secret.txt").exit_code == 1);
