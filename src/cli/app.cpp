@@ -49,7 +49,10 @@ std::string Context::display_path(const fs::path& path) {
 project::Project Context::load_project(std::vector<project::Diagnostic>* warnings) const {
     const fs::path file = project_file();
     try {
-        add_state_log(state::StateDir::open(file.parent_path()).path());
+        // Only an environment's own commands make the directory (up): a status or a validate
+        // after destroy leaves nothing behind.
+        if (fs::is_directory(file.parent_path() / state::StateDir::dir_name))
+            add_state_log(state::StateDir::open(file.parent_path()).path());
     } catch (const Error& error) {
         spdlog::debug("no state directory: {}", error.what());
     }

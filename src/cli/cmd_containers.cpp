@@ -306,8 +306,9 @@ void add_destroy(CLI::App& app, Context& context) {
                                fmt::format("{} container{} (with the VM): {}", containers.size(),
                                            containers.size() == 1 ? "" : "s", names));
             }
+            if (state.remove_when_spent()) removed.push_back(state.path().string());
             if (context.options().json) {
-                std::cout << nlohmann::json(removed).dump(2) << '\n';
+                std::cout << nlohmann::json{{"removed", removed}, {"kept", kept}}.dump(2) << '\n';
                 return;
             }
             if (removed.empty()) std::cout << environment.name << ": nothing to remove\n";
@@ -323,7 +324,8 @@ void add_destroy(CLI::App& app, Context& context) {
         }
         const auto state = state::StateDir::open(environment.project.dir);
         const auto lock = state::EnvLock::acquire(state.file("lock"), "destroy");
-        const auto removed = engine::destroy(*environment.agent, environment.name);
+        auto removed = engine::destroy(*environment.agent, environment.name);
+        removed["state"] = state.remove_when_spent() ? state.path().string() : "";
         if (context.options().json) {
             std::cout << removed.dump(2) << '\n';
             return;
@@ -336,6 +338,8 @@ void add_destroy(CLI::App& app, Context& context) {
             std::cout << fmt::format("removed {} {}{}\n", list.size(), kind,
                                      names.empty() ? "" : ": " + names);
         }
+        if (!removed.at("state").get<std::string>().empty())
+            std::cout << "removed " << removed.at("state").get<std::string>() << '\n';
     });
 }
 

@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/environment.hpp"
+#include "cli/logging.hpp"
 #include "engine/converge.hpp"
 #include "providers/forward/forwarder.hpp"
 #include "providers/libvirt/vm_images.hpp"
@@ -45,6 +46,7 @@ void print_vm_alone(const Context& context, Environment& environment) {
 void bring_up(Context& context, const std::vector<std::string>& services, bool reset) {
     auto environment = open_environment(context, true);
     const auto state = state::StateDir::open(environment.project.dir);
+    add_state_log(state.path());
     const auto lock = state::EnvLock::acquire(state.file("lock"), reset ? "reset" : "up");
     const bool quiet = context.options().quiet;
     const auto progress = [quiet](const std::string& line) {

@@ -19,6 +19,9 @@ void setup_logging(Verbosity verbosity, bool color) {
 }
 
 void add_state_log(const std::filesystem::path& dir) {
+    static std::filesystem::path added;
+    if (added == dir) return;
+    added = dir;
     try {
         // Bounded, so a long-lived environment does not grow its log forever.
         auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>((dir / "log").string(),

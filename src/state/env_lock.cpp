@@ -20,6 +20,9 @@ constexpr auto poll_interval = 50ms;
 
 Fd open_lock_file(const fs::path& lock_file) {
     Fd fd(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    // A destroy that held the lock while we waited removed its directory too.
+    if (!fd && errno == ENOENT && ::mkdir(lock_file.parent_path().c_str(), 0700) == 0)
+        fd = Fd(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) throw_errno("open lock file", lock_file.string());
     return fd;
 }

@@ -52,4 +52,11 @@ std::optional<std::string> StateDir::read(std::string_view name) const {
     return read_file(file(name));
 }
 
+bool StateDir::remove_when_spent() const {
+    std::error_code ignored;
+    for (const char* name : {"lock", "log", "log.1"})
+        std::filesystem::remove(file(name), ignored);
+    return ::rmdir(path_.c_str()) == 0;
+}
+
 } // namespace lcloud::state

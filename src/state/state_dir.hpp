@@ -23,6 +23,10 @@ class StateDir {
     void write(std::string_view name, std::string_view content) const;
     // nullopt when the file does not exist.
     std::optional<std::string> read(std::string_view name) const;
+    // After destroy: removes the lock and the log, then the directory when nothing else is left
+    // in it. True when it is gone. The caller may still hold the lock: a process waiting for it
+    // finds the name gone and makes both anew (EnvLock::acquire).
+    bool remove_when_spent() const;
 
   private:
     explicit StateDir(std::filesystem::path path) : path_(std::move(path)) {}

@@ -64,7 +64,11 @@ TEST_CASE("init writes a template, finds it from a subdirectory, refuses to over
     CHECK(validate.exit_code == 0);
     CHECK(validate.output == "ok\n");
 
-    // The state directory is private and holds this run's debug log.
+    // Only up makes the state directory: a validate leaves nothing behind. Once there, it is
+    // private, and every run adds its debug log to it.
+    CHECK_FALSE(fs::exists(dir.path() / "cloud/.lcloud"));
+    REQUIRE(::mkdir((dir.path() / "cloud/.lcloud").c_str(), 0755) == 0);
+    CHECK(run_lcloud("validate", dir.path() / "cloud/src").exit_code == 0);
     struct stat info {};
     REQUIRE(::stat((dir.path() / "cloud/.lcloud").c_str(), &info) == 0);
     CHECK((info.st_mode & 0777) == 0700);

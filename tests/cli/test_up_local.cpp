@@ -168,6 +168,11 @@ TEST_CASE("lcloud up (provider local): containers, names, ports, no-op, exec, lo
     CHECK(destroyed.exit_code == 0);
     CHECK(destroyed.output.find("removed 4 containers") != std::string::npos);
     CHECK_FALSE(tcp_exchange(project.port, "GET / HTTP/1.0\r\n\r\n", 500));
+    // Nothing of the environment stays beside its file, and a status does not bring it back.
+    const auto state_dir = project.dir.path() / "project" / ".lcloud";
+    CHECK_FALSE(std::filesystem::exists(state_dir));
+    CHECK(project.run("status").exit_code == 0);
+    CHECK_FALSE(std::filesystem::exists(state_dir));
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "common/fd.hpp"
 #include "state/atomic_file.hpp"
 #include "state/env_lock.hpp"
+#include "state/state_dir.hpp"
 #include "support/child_guard.hpp"
 #include "support/temp_dir.hpp"
 
@@ -15,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -177,4 +179,21 @@ TEST_CASE("move-assigning an EnvLock releases the lock it held before") {
     CHECK(lock.path() == second);
     CHECK_NOTHROW(EnvLock::acquire(first, "again", 0ms));
     CHECK_THROWS_AS(EnvLock::acquire(second, "probe", 0ms), LockTimeout);
+}
+
+TEST_CASE("a waiter gets the lock after its holder removed the state directory (destroy)") {
+    TempDir dir;
+    const auto state = lcloud::state::StateDir::open(dir.path());
+    std::optional<EnvLock> held = EnvLock::acquire(state.file("lock"), "destroy");
+    std::optional<EnvLock> waiter;
+    std::thread waiting([&] { waiter = EnvLock::acquire(state.file("lock"), "up", 10s); });
+    std::this_thread::sleep_for(200ms);
+    CHECK(state.remove_when_spent());
+    CHECK_FALSE(fs::exists(state.path()));
+    held.reset();
+    waiting.join();
+    REQUIRE(waiter.has_value());
+    // Made anew, and the waiter holds what the name now leads to.
+    CHECK(fs::exists(state.file("lock")));
+    CHECK(EnvLock::holder(state.file("lock")).value_or("").ends_with(" up"));
 }

@@ -11,12 +11,15 @@
 #include "support/child_guard.hpp"
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <thread>
@@ -38,11 +41,23 @@ inline Fd bind_loopback(int type, uint16_t port) {
     return fd;
 }
 
-// Forks a child named `name` that runs `body` and never returns.
+// Forks a child named `name` that runs `body` and never returns. Returns once the child has its
+// name: a test that looks for it by name must not see the parent's.
 inline pid_t fork_child(const char* name, const std::function<void()>& body) {
+    int named[2];
+    if (::pipe2(named, O_CLOEXEC) != 0) throw std::runtime_error("fork_child: pipe");
     const pid_t pid = ::fork();
-    if (pid != 0) return pid;
+    if (pid != 0) {
+        ::close(named[1]);
+        char byte = 0;
+        while (pid > 0 && ::read(named[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        ::close(named[0]);
+        return pid;
+    }
+    ::close(named[0]);
     ::prctl(PR_SET_NAME, name);
+    ::close(named[1]);
     body();
     ::_exit(0);
 }

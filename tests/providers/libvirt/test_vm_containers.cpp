@@ -164,9 +164,13 @@ TEST_CASE("vm: containers built in the VM on a base from the host's store, with 
     CHECK(destroy.output.find("port forwarder") != std::string::npos);
     CHECK_FALSE(providers::forward::forwarder_pid(project.dir() / ".lcloud").has_value());
     CHECK(project.leftovers().empty());
+    CHECK(destroy.output.find("removed " + (project.dir() / ".lcloud").string()) !=
+          std::string::npos);
     const auto halted = project.lcloud("ps");
     CHECK(halted.exit_code == 1);
     CHECK(halted.output.find("run 'lcloud up'") != std::string::npos);
+    // Nothing of the environment stays beside its file, and a command after destroy makes none.
+    CHECK_FALSE(fs::exists(project.dir() / ".lcloud"));
     MESSAGE("containers in the VM: " << std::chrono::duration_cast<std::chrono::seconds>(
                                             std::chrono::steady_clock::now() - started)
                                             .count()
