@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
                       "authenticated)");
     std::optional<int> priority;
     serve->add_option("--priority", priority,
-                      "The nice value to take once loaded (the VM's init starts the agent niced, "
-                      "so that loading it does not slow the SSH server beside it)");
+                      "The nice value to take once loaded (boxes built by an older lcloud start "
+                      "the agent niced this way)");
     serve->add_flag("--daemon", daemon, "Detach; log to ROOT/agent.log");
     std::filesystem::path start_after;
     std::filesystem::path log_file;

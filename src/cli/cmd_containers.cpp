@@ -325,7 +325,7 @@ void add_destroy(CLI::App& app, Context& context) {
         const auto state = state::StateDir::open(environment.project.dir);
         const auto lock = state::EnvLock::acquire(state.file("lock"), "destroy");
         auto removed = engine::destroy(*environment.agent, environment.name);
-        removed["state"] = state.remove_when_spent() ? state.path().string() : "";
+        if (state.remove_when_spent()) removed["state"] = state.path().string();
         if (context.options().json) {
             std::cout << removed.dump(2) << '\n';
             return;
@@ -338,7 +338,7 @@ void add_destroy(CLI::App& app, Context& context) {
             std::cout << fmt::format("removed {} {}{}\n", list.size(), kind,
                                      names.empty() ? "" : ": " + names);
         }
-        if (!removed.at("state").get<std::string>().empty())
+        if (removed.contains("state"))
             std::cout << "removed " << removed.at("state").get<std::string>() << '\n';
     });
 }

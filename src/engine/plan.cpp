@@ -263,10 +263,11 @@ std::vector<HostForward> host_forwards(const project::Project& project) {
             if (port.host_start == 0) continue; // a port the agent picks: nothing fixed to forward
             const std::string protocol = port.protocol == project::Protocol::udp ? "udp" : "tcp";
             const int count = port.container_end - port.container_start + 1;
+            const std::string host_ip = forward_host_ip(port);
             for (int i = 0; i < count; ++i) {
                 const auto host_port = static_cast<uint16_t>(port.host_start + i);
-                if (seen.emplace(protocol, forward_host_ip(port), host_port).second)
-                    out.push_back({protocol, forward_host_ip(port), host_port, 0});
+                if (seen.emplace(protocol, host_ip, host_port).second)
+                    out.push_back({protocol, host_ip, host_port, 0});
             }
         }
     // Each number keeps its own in the VM for the first address that has it; the others
@@ -280,8 +281,8 @@ std::vector<HostForward> host_forwards(const project::Project& project) {
             forward.guest_port = forward.host_port;
             continue;
         }
-        uint16_t candidate =
-            61000; // above the kernel's ephemeral ports, which the agent picks from
+        // Above the kernel's ephemeral ports, which the agent picks from.
+        uint16_t candidate = 61000;
         while (taken.count({forward.protocol, candidate}))
             ++candidate;
         taken.emplace(forward.protocol, candidate);

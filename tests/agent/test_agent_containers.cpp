@@ -144,12 +144,24 @@ TEST_CASE("agent: health goes from starting to healthy, and to unhealthy") {
     CHECK(agent.eventually([&] { return agent.status(slow.id).health == "unhealthy"; }));
 }
 
+namespace {
+
+// A container that is ready (has /tmp/ready) after `delay`, checked every 100 ms while it starts
+// and then every 60 s.
+agent::ContainerSpec ready_after(AgentFixture& agent, const std::string& name,
+                                 const std::string& delay) {
+    auto spec = agent.spec(
+        name, {"/bin/sh", "-c", "sleep " + delay + "; touch /tmp/ready; exec sleep 300"});
+    spec.health =
+        agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 60000, 1000, 30000, 2, 100};
+    return spec;
+}
+
+} // namespace
+
 TEST_CASE("agent: container.wait answers when the service turns healthy, or at its timeout") {
     AgentFixture agent;
-    auto slow =
-        agent.spec("slow", {"/bin/sh", "-c", "sleep 1.5; touch /tmp/ready; exec sleep 300"});
-    slow.health =
-        agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 60000, 1000, 30000, 2, 100};
+    auto slow = ready_after(agent, "slow", "1.5");
     agent.create(slow);
     const nlohmann::json wait{
         {"environment", agent.environment}, {"service", "slow"}, {"condition", "healthy"}};
@@ -178,11 +190,8 @@ TEST_CASE("agent: container.wait answers when the service turns healthy, or at i
 
 TEST_CASE("agent: start_interval checks a starting container often, then interval applies") {
     AgentFixture agent;
-    auto quick =
-        agent.spec("quick", {"/bin/sh", "-c", "sleep 0.3; touch /tmp/ready; exec sleep 300"});
     // A 60 s interval alone would keep it starting for a minute.
-    quick.health =
-        agent::HealthSpec{{"CMD-SHELL", "test -f /tmp/ready"}, 60000, 1000, 30000, 2, 100};
+    auto quick = ready_after(agent, "quick", "0.3");
     CHECK(agent.create(quick).health == "starting");
     CHECK(agent.eventually([&] { return agent.status(quick.id).health == "healthy"; }));
     // Healthy ends the quick checks: a failure now waits for the next interval.

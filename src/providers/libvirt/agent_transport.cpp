@@ -34,10 +34,12 @@ agent::AgentClient connect_agent_over_ssh(const SshEndpoint& endpoint,
     for (int attempt = 1;; ++attempt) {
         try {
             auto channel = session.open_forward("127.0.0.1", agent_tcp_port);
+            if (attempt > 1)
+                spdlog::debug("{}: answered at attempt {} (before: {})", description, attempt,
+                              refused);
             return bridged_client(std::move(session), std::move(channel), description);
         } catch (const ssh::SshError& error) {
             refused = error.what();
-            spdlog::debug("{}: attempt {}: {}", description, attempt, refused);
         }
         if (std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
